@@ -1,0 +1,17 @@
+"""Errors a user can cause and fix. The CLI and the app print their message as one line."""
+
+
+class AReLULabError(Exception):
+    """Base class: the message is complete, user-facing and fits on one line."""
+
+
+class ConfigError(AReLULabError, ValueError):
+    """A setting is out of range (unknown activation, lr <= 0, batch 0, ...)."""
+
+
+class DataUnavailableError(AReLULabError):
+    """MNIST is not on disk and could not be downloaded."""
+
+
+class CheckpointError(AReLULabError):
+    """A checkpoint file is missing, corrupt, truncated or not one of ours."""
