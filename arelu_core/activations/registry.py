@@ -70,12 +70,12 @@ def resolve_name(name: str) -> tuple[str, bool]:
 def create_activation(name: str, **params) -> nn.Module:
     """Build an activation module by (case-insensitive) name; '+elsa' wraps it with ELSA.
 
-    For '<base>+elsa', params alpha/beta go to ELSA and the rest to the base activation.
+    For '<base>+elsa', alpha/beta go to ELSA and the rest to the base activation.
     """
     key, with_elsa = resolve_name(name)
     if with_elsa:
         from .elsa import ELSA
-        elsa_params = {k: params.pop(k) for k in ("alpha", "beta") if k in params} if key != "arelu" else {}
+        elsa_params = {k: params.pop(k) for k in ("alpha", "beta") if k in params}
         base = _build(key, params)
         return ELSA(base, **elsa_params)
     return _build(key, params)
@@ -134,4 +134,4 @@ def _ensure_loaded():
     global _LOADED
     if not _LOADED:
         _LOADED = True
-        from . import arelu, fixed, learnable, carelu  # noqa: F401
+        from . import fixed, learnable, arelu, carelu  # noqa: F401  (Table 1 order)

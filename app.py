@@ -1,0 +1,13 @@
+"""AReLU Lab: the Streamlit entry point. Pages render; arelu_core computes."""
+import streamlit as st
+
+st.set_page_config(page_title="AReLU Lab", page_icon="📈", layout="wide")
+
+PAGES = [
+    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/explore.py", title="Explore the function", icon="📈", url_path="explore"),
+    st.Page("pages/gradient_flow.py", title="Gradient flow", icon="🌊", url_path="gradient-flow"),
+    st.Page("pages/train_live.py", title="Train live", icon="🏋️", url_path="train"),
+    st.Page("pages/inspect_digit.py", title="Feature maps & Grad-CAM", icon="🔍", url_path="inspect"),
+]
+st.navigation(PAGES).run()

@@ -1,0 +1,25 @@
+"""ELSA as a plug-in (paper section 4.6): F'(x) = R(x) + L(x), with L the element-wise sign-based
+attention of eq. 5: C(alpha)*x for x < 0 and sigmoid(beta)*x for x >= 0.
+
+Unlike the official module, the clamped alpha and sigmoid(beta) are the values actually used.
+For an activation that pools channels (Maxout) L is applied to R's output, the selected pieces.
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .arelu import _scalar_parameter, sign_attention
+
+
+class ELSA(nn.Module):
+    def __init__(self, base: nn.Module, alpha: float = 0.9, beta: float = 2.0):
+        super().__init__()
+        self.base = base
+        self.alpha = _scalar_parameter("alpha", alpha)
+        self.beta = _scalar_parameter("beta", beta)
+        self.channel_multiplier = getattr(base, "channel_multiplier", 1)
+
+    def forward(self, x):
+        out = self.base(x)
+        attend_to = out if out.shape != x.shape else x
+        return out + sign_attention(attend_to, self.alpha, self.beta, pos_offset=0.0)

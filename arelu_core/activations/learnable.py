@@ -1,0 +1,156 @@
+"""The 5 learnable activations of the paper's Table 1: APL, Comb, PAU, PReLU, SLAF.
+
+Every learnable coefficient is its own nn.Parameter of shape (), named as in the formula, so
+per-layer parameter readouts are plain {name: float}. Inits follow the official AReLU code
+(github.com/densechen/AReLU) where it has one, so our Table 1 rows start where the paper's did.
+"""
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..errors import ConfigError
+from .fixed import _number
+from .registry import ActivationInfo, register
+
+
+def _scalar(name: str, value) -> nn.Parameter:
+    return nn.Parameter(torch.tensor(_number(name, value)))
+
+
+@register(ActivationInfo(
+    key="apl", name="APL", params_per_layer=2, learnable=True,
+    formula=r"\max(0,x)+a\,\max(0,\,-x+b)",
+    reference="Agostinelli, Hoffman, Sadowski & Baldi, Learning Activation Functions to Improve Deep "
+              "Neural Networks, arXiv:1412.6830 (2015)",
+    defaults={"a": 0.2, "b": 0.5},
+    note="Adaptive piecewise linear with one hinge (S=1). Init a=0.2, b=0.5 as in the official AReLU code.",
+))
+class APL(nn.Module):
+    def __init__(self, a: float = 0.2, b: float = 0.5):
+        super().__init__()
+        self.a, self.b = _scalar("a", a), _scalar("b", b)
+
+    def forward(self, x):
+        return F.relu(x) + self.a * F.relu(self.b - x)
+
+
+@register(ActivationInfo(
+    key="comb", name="Comb", params_per_layer=1, learnable=True,
+    formula=r"p\,x+(1-p)\max(0,x)",
+    reference="Manessi & Rozza, Learning Combinations of Activation Functions, arXiv:1801.09403 (2018)",
+    defaults={"p": 0.0},
+    note="A learned mix of identity and ReLU. Init p=0 (starts as ReLU), as in the official AReLU code.",
+))
+class Comb(nn.Module):
+    def __init__(self, p: float = 0.0):
+        super().__init__()
+        self.p = _scalar("p", p)
+
+    def forward(self, x):
+        return self.p * x + (1 - self.p) * F.relu(x)
+
+
+@functools.lru_cache(maxsize=None)
+def leaky_relu_fit(slope: float = 0.01, bound: float = 3.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """Safe-PAU coefficients (a0..a5, b1..b4) fitting LeakyReLU(slope) on [-bound, bound].
+
+    Linearised least squares P(x) - y*(b1 x + .. + b4 x^4) = y gives a start; LBFGS in float64
+    then minimises the true mean squared error of P(x) / (1 + |b1 x + .. + b4 x^4|). Deterministic
+    (fixed grid, fixed start, CPU float64) and computed once per process.
+    """
+    x = np.linspace(-bound, bound, 1001)
+    y = np.where(x >= 0, x, slope * x)
+    A = np.concatenate([x[:, None] ** np.arange(6), -y[:, None] * x[:, None] ** np.arange(1, 5)], axis=1)
+    coef = np.linalg.lstsq(A, y, rcond=None)[0]
+    a = torch.tensor(coef[:6], requires_grad=True)
+    b = torch.tensor(coef[6:], requires_grad=True)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)
+    opt = torch.optim.LBFGS([a, b], max_iter=200, history_size=50, tolerance_grad=1e-12,
+                            tolerance_change=1e-15, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = (pau(xt, a.unbind(), b.unbind()) - yt).square().mean()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return tuple(a.tolist()), tuple(b.tolist())
+
+
+def pau(x, a, b):
+    """Safe Padé unit P(x) / (1 + |Q(x)|), P = sum a_k x^k (k <= 5), Q = sum b_k x^k (1 <= k <= 4), Horner."""
+    p = a[-1]
+    for c in reversed(a[:-1]):
+        p = p * x + c
+    q = b[-1]
+    for c in reversed(b[:-1]):
+        q = q * x + c
+    return p / (1 + (q * x).abs())
+
+
+@register(ActivationInfo(
+    key="pau", name="PAU", params_per_layer=10, learnable=True,
+    formula=r"\frac{a_0+a_1x+a_2x^2+a_3x^3+a_4x^4+a_5x^5}{1+\left|b_1x+b_2x^2+b_3x^3+b_4x^4\right|}",
+    reference="Molina, Schramowski & Kersting, Padé Activation Units, arXiv:1907.06732 (2020)",
+    defaults={"numerator": None, "denominator": None},
+    note="Safe PAU (5/4), pure PyTorch. numerator=(a0..a5), denominator=(b1..b4); None = least-squares "
+         "fit to LeakyReLU(0.01) on [-3, 3] (max abs error about 0.034, at the kink x=0).",
+))
+class PAU(nn.Module):
+    def __init__(self, numerator=None, denominator=None):
+        super().__init__()
+        fit_a, fit_b = leaky_relu_fit()
+        a = fit_a if numerator is None else tuple(numerator)
+        b = fit_b if denominator is None else tuple(denominator)
+        if len(a) != 6 or len(b) != 4:
+            raise ConfigError(f"PAU takes 6 numerator (a0..a5) and 4 denominator (b1..b4) coefficients, "
+                              f"got {len(a)} and {len(b)}")
+        for k, v in enumerate(a):
+            setattr(self, f"a{k}", _scalar(f"a{k}", v))
+        for k, v in enumerate(b, start=1):
+            setattr(self, f"b{k}", _scalar(f"b{k}", v))
+
+    def forward(self, x):
+        a = [getattr(self, f"a{k}") for k in range(6)]
+        b = [getattr(self, f"b{k}") for k in range(1, 5)]
+        return pau(x, a, b)
+
+
+@register(ActivationInfo(
+    key="prelu", name="PReLU", params_per_layer=1, learnable=True,
+    formula=r"\begin{cases}x & x\ge 0\\ a\,x & x<0\end{cases}",
+    reference="He, Zhang, Ren & Sun, Delving Deep into Rectifiers, arXiv:1502.01852 (2015)",
+    defaults={"a": 0.25},
+    note="One slope shared by the whole layer, init a=0.25 (He et al.).",
+))
+class PReLU(nn.Module):
+    def __init__(self, a: float = 0.25):
+        super().__init__()
+        self.a = _scalar("a", a)
+
+    def forward(self, x):
+        return torch.where(x >= 0, x, self.a * x)
+
+
+@register(ActivationInfo(
+    key="slaf", name="SLAF", params_per_layer=2, learnable=True,
+    formula=r"\sum_{k=0}^{1} c_k\,x^k = c_0 + c_1 x",
+    reference="Goyal, Goyal & Leskovec, Learning Activation Functions: A New Paradigm for Understanding "
+              "Neural Networks, arXiv:1906.09529 (2019)",
+    defaults={"c0": 1.0, "c1": 1.0},
+    note="Self-learnable polynomial with the paper's 2 coefficients (affine). Init c0=c1=1, as in the "
+         "official AReLU code; the network's max-pooling supplies the non-linearity.",
+))
+class SLAF(nn.Module):
+    def __init__(self, c0: float = 1.0, c1: float = 1.0):
+        super().__init__()
+        self.c0, self.c1 = _scalar("c0", c0), _scalar("c1", c1)
+
+    def forward(self, x):
+        return self.c1 * x + self.c0  # Horner for degree 1

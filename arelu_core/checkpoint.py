@@ -1,0 +1,76 @@
+"""MNIST-Conv checkpoints: atomic writes, `weights_only` reads, clear errors naming the file."""
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .errors import AReLULabError, CheckpointError
+from .network import MNISTConv
+
+FORMAT = "arelu-lab/mnist-conv"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | None = None) -> Path:
+    """Write to a temporary file in the same folder, fsync, then rename: a crash leaves the old file."""
+    from . import __version__
+    path = Path(path)
+    meta = {"activation": model.activation_name, "activation_params": dict(model.activation_params),
+            "library_version": __version__, "torch_version": torch.__version__,
+            "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            **(metadata or {})}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,
+               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise CheckpointError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from None
+    finally:
+        if tmp and os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_checkpoint(source) -> dict:
+    """The raw payload (format, metadata, state_dict); `source` is a path or a binary file object."""
+    name = getattr(source, "name", None) or str(source)
+    try:
+        payload = torch.load(source, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise CheckpointError(f"{name}: no such checkpoint file") from None
+    except Exception as exc:  # corrupt, truncated, foreign pickle, code-executing pickle: all refused
+        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{name}: not a readable AReLU Lab checkpoint ({reason})") from None
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CheckpointError(f"{name}: not an AReLU Lab MNIST-Conv checkpoint (no '{FORMAT}' format tag)")
+    if payload.get("format_version") != FORMAT_VERSION:
+        raise CheckpointError(f"{name}: checkpoint format version {payload.get('format_version')} is not supported")
+    if not isinstance(payload.get("metadata"), dict) or not isinstance(payload.get("state_dict"), dict):
+        raise CheckpointError(f"{name}: checkpoint lacks metadata or weights")
+    return payload
+
+
+def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTConv, dict]:
+    """(model in eval mode, metadata). Any problem is a CheckpointError naming the file."""
+    name = getattr(source, "name", None) or str(source)
+    payload = read_checkpoint(source)
+    meta = payload["metadata"]
+    try:
+        model = MNISTConv(meta["activation"], **dict(meta.get("activation_params") or {}))
+        model.load_state_dict(payload["state_dict"], strict=True)
+    except (KeyError, RuntimeError, TypeError, ValueError, AReLULabError) as exc:
+        reason = str(exc).strip().splitlines()[0][:160]
+        raise CheckpointError(f"{name}: weights do not fit MNIST-Conv with {meta.get('activation')!r} ({reason})") from None
+    return model.to(device).eval(), meta

@@ -1,0 +1,78 @@
+"""MNIST-Conv, the paper's test network (reference section 2).
+
+    conv 1->10 k5 (28->24) -> maxpool 2 (->12) -> activation
+    conv 10->20 k5 (12->8) -> maxpool 2 (->4)  -> activation
+    conv 20->40 k3 (4->2)  -> maxpool 2 (->1)  -> activation
+    flatten 40 -> Linear(40, 10) -> log-softmax
+
+The activation sits after each pooling layer. An activation that pools channels (Maxout, with
+`channel_multiplier` k) gets k times the conv outputs, so every block still hands on 10/20/40.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .activations import create_activation
+
+CHANNELS = (10, 20, 40)
+KERNELS = (5, 5, 3)
+
+
+class Block(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, activation: nn.Module):
+        super().__init__()
+        multiplier = getattr(activation, "channel_multiplier", 1)
+        self.conv = nn.Conv2d(in_channels, out_channels * multiplier, kernel)
+        self.pool = nn.MaxPool2d(2)
+        self.act = activation
+
+    def forward(self, x):
+        return self.act(self.pool(self.conv(x)))
+
+
+class MNISTConv(nn.Module):
+    def __init__(self, activation: str = "relu", **activation_params):
+        super().__init__()
+        self.activation_name = activation
+        self.activation_params = dict(activation_params)
+        blocks, in_channels = [], 1
+        for out_channels, kernel in zip(CHANNELS, KERNELS):
+            act = create_activation(activation, **activation_params)
+            blocks.append(Block(in_channels, out_channels, kernel, act))
+            in_channels = out_channels
+        self.blocks = nn.ModuleList(blocks)
+        self.classifier = nn.Linear(CHANNELS[-1], 10)
+
+    def forward(self, x):
+        for block in self.blocks:
+            x = block(x)
+        return F.log_softmax(self.classifier(x.flatten(1)), dim=1)
+
+    def forward_features(self, x):
+        """Log-probabilities and, per block, the pre-activation (after pooling) and post-activation maps."""
+        features = []
+        for block in self.blocks:
+            pre = block.pool(block.conv(x))
+            x = block.act(pre)
+            features.append({"pre": pre, "post": x})
+        return F.log_softmax(self.classifier(x.flatten(1)), dim=1), features
+
+    def activation_parameters(self) -> list[dict[str, float]]:
+        """The scalar learnable parameters (alpha, beta, ...) of each block's activation."""
+        return [{name: p.item() for name, p in block.act.named_parameters() if p.numel() == 1}
+                for block in self.blocks]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, batch_size: int = 2000) -> float:
+    """Top-1 accuracy in percent, in eval mode (RReLU uses its mean slope)."""
+    was_training = model.training
+    model.eval()
+    correct = 0
+    for start in range(0, len(images), batch_size):
+        logits = model(images[start:start + batch_size])
+        correct += (logits.argmax(1) == labels[start:start + batch_size]).sum().item()
+    model.train(was_training)
+    return 100.0 * correct / max(len(images), 1)

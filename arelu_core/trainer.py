@@ -1,0 +1,212 @@
+"""The one trainer the CLI, the app and the benchmarks share.
+
+MNIST lives in memory on the training device; each epoch is a seeded permutation sliced into
+batches, so there is no DataLoader and no per-sample PIL work. Progress goes to a callback as
+plain dicts (easy to chart, to queue between threads and to dump as JSON):
+
+    {"kind": "step",      "epoch", "step", "loss"}
+    {"kind": "params",    "epoch", "step", "layers": [{"alpha": .., "beta": ..}, ...]}
+    {"kind": "live_eval", "epoch", "step", "accuracy"}            (fixed test subset, optional)
+    {"kind": "epoch",     "epoch", "step", "test_accuracy", "seconds", "samples_per_second", "train_loss"}
+    {"kind": "end",       "status", "message"}
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .activations import activation_info, resolve_name
+from .data import MNISTTensors, load_mnist
+from .errors import ConfigError
+from .network import MNISTConv, accuracy
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+@dataclass
+class TrainConfig:
+    activation: str = "arelu"
+    activation_params: dict = field(default_factory=dict)   # e.g. {"alpha": 0.9, "beta": 2.0}
+    optimizer: str = "sgd"          # "sgd" (momentum 0.9) or "adam"
+    lr: float = 1e-3
+    batch_size: int = 128
+    epochs: int = 1
+    seed: int = 0
+    device: str = "auto"            # "auto" (CUDA when available), "cpu", "cuda"
+    data_dir: str | None = None
+    train_subset: int | None = None  # first N training digits (quick demos and tests)
+    test_subset: int | None = None   # epoch accuracy on the first N test digits (None: all 10 000)
+    live_eval_every: int = 0         # steps between accuracy checks on a fixed test subset (0: off)
+    live_eval_size: int = 1000
+    params_every: int = 10           # steps between alpha/beta reports
+    momentum: float = 0.9
+
+    def validate(self) -> "TrainConfig":
+        resolve_name(self.activation)  # ConfigError listing the choices
+        self.optimizer = str(self.optimizer).lower()
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
+        if not (isinstance(self.lr, (int, float)) and math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"learning rate must be a positive number, got {self.lr}")
+        for name in ("batch_size", "epochs"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value}")
+        for name in ("train_subset", "test_subset"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < 1):
+                raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value}")
+        alpha = self.activation_params.get("alpha")
+        if alpha is not None and not (0 < float(alpha) < 1):
+            raise ConfigError(f"alpha initialisation must lie in (0, 1), got {alpha}")
+        beta = self.activation_params.get("beta")
+        if beta is not None and not math.isfinite(float(beta)):
+            raise ConfigError(f"beta initialisation must be a finite number, got {beta}")
+        resolve_device(self.device)
+        return self
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    name = str(device).lower()
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' asked for, but no CUDA GPU is available here; use --device cpu or auto")
+    try:
+        return torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda") from None
+
+
+def device_label(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(device)})"
+    return "cpu"
+
+
+@dataclass
+class TrainResult:
+    config: TrainConfig
+    model: MNISTConv
+    status: str                    # "finished" | "stopped" | "diverged"
+    message: str
+    device: str
+    epoch_accuracies: list[float]
+    epoch_seconds: list[float]
+    samples_per_second: float
+    steps: int
+    losses: list[float]
+    params_trace: list[dict]       # {"step", "layers"} as in the "params" events
+    live_evals: list[dict]         # {"step", "accuracy"}
+
+    @property
+    def test_accuracy(self) -> float | None:
+        return self.epoch_accuracies[-1] if self.epoch_accuracies else None
+
+    def summary(self) -> dict:
+        """JSON-ready figures (the CLI's --json line)."""
+        return {"status": self.status, "message": self.message, "activation": self.config.activation,
+                "config": asdict(self.config), "device": self.device, "test_accuracy": self.test_accuracy,
+                "epoch_accuracies": self.epoch_accuracies, "epoch_seconds": self.epoch_seconds,
+                "samples_per_second": self.samples_per_second, "steps": self.steps,
+                "final_loss": self.losses[-1] if self.losses else None,
+                "activation_parameters": self.model.activation_parameters()}
+
+
+def make_optimizer(config: TrainConfig, params):
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+
+
+def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
+          should_stop: Callable[[], bool] | None = None,
+          train_data: MNISTTensors | None = None, test_data: MNISTTensors | None = None) -> TrainResult:
+    """Train MNIST-Conv. `should_stop()` is polled every step (cooperative stop).
+
+    Deterministic on the CPU for a given seed: the seed fixes the initial weights, RReLU's noise
+    and the batch order.
+    """
+    config.validate()
+    emit = callback or (lambda event: None)
+    device = resolve_device(config.device)
+    train_data = (train_data or load_mnist(True, config.data_dir, device)).subset(config.train_subset)
+    test_data = (test_data or load_mnist(False, config.data_dir, device)).subset(config.test_subset)
+    train_images, train_labels = train_data.images.to(device), train_data.labels.to(device)
+    test_images, test_labels = test_data.images.to(device), test_data.labels.to(device)
+    live_images, live_labels = test_images[:config.live_eval_size], test_labels[:config.live_eval_size]
+
+    torch.manual_seed(config.seed)
+    model = MNISTConv(config.activation, **config.activation_params).to(device)
+    optimizer = make_optimizer(config, model.parameters())
+    order = torch.Generator().manual_seed(config.seed)
+    has_params = any(model.activation_parameters())
+
+    status, message = "finished", "training finished"
+    losses, params_trace, live_evals = [], [], []
+    epoch_accuracies, epoch_seconds, train_seconds, step, samples = [], [], 0.0, 0, 0
+
+    def report_params():
+        if has_params:
+            layers = model.activation_parameters()
+            params_trace.append({"step": step, "layers": layers})
+            emit({"kind": "params", "epoch": epoch, "step": step, "layers": layers})
+
+    epoch = 0
+    report_params()
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        started = time.perf_counter()
+        eval_time, epoch_loss, epoch_steps, epoch_samples = 0.0, 0.0, 0, 0
+        permutation = torch.randperm(len(train_labels), generator=order).to(device)
+        for batch in permutation.split(config.batch_size):
+            if should_stop and should_stop():
+                status, message = "stopped", f"stopped by request at step {step}"
+                break
+            loss = F.nll_loss(model(train_images[batch]), train_labels[batch])
+            loss_value = loss.item()
+            if not math.isfinite(loss_value):
+                status = "diverged"
+                message = (f"loss became {loss_value} at step {step + 1} (epoch {epoch}); "
+                           f"the learning rate {config.lr:g} is too large for {activation_info(config.activation).name}")
+                break
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            step += 1
+            epoch_steps += 1
+            epoch_samples += len(batch)
+            epoch_loss += loss_value
+            losses.append(loss_value)
+            emit({"kind": "step", "epoch": epoch, "step": step, "loss": loss_value})
+            if config.params_every and step % config.params_every == 0:
+                report_params()
+            if config.live_eval_every and step % config.live_eval_every == 0:
+                tick = time.perf_counter()
+                live = accuracy(model, live_images, live_labels)
+                eval_time += time.perf_counter() - tick
+                live_evals.append({"step": step, "accuracy": live})
+                emit({"kind": "live_eval", "epoch": epoch, "step": step, "accuracy": live})
+        seconds = time.perf_counter() - started - eval_time
+        train_seconds += seconds
+        samples += epoch_samples
+        if status != "finished":
+            break
+        test_acc = accuracy(model, test_images, test_labels)
+        epoch_accuracies.append(test_acc)
+        epoch_seconds.append(seconds)
+        report_params()
+        emit({"kind": "epoch", "epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds,
+              "samples_per_second": epoch_samples / seconds,
+              "train_loss": epoch_loss / max(epoch_steps, 1)})
+    emit({"kind": "end", "status": status, "message": message})
+    return TrainResult(config=config, model=model.eval(), status=status, message=message,
+                       device=device_label(device), epoch_accuracies=epoch_accuracies,
+                       epoch_seconds=epoch_seconds,
+                       samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
+                       steps=step, losses=losses, params_trace=params_trace, live_evals=live_evals)
