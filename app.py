@@ -9,5 +9,6 @@ PAGES = [
     st.Page("pages/gradient_flow.py", title="Gradient flow", icon="🌊", url_path="gradient-flow"),
     st.Page("pages/train_live.py", title="Train live", icon="🏋️", url_path="train"),
     st.Page("pages/inspect_digit.py", title="Feature maps & Grad-CAM", icon="🔍", url_path="inspect"),
+    st.Page("pages/reproduce.py", title="Reproduce the paper", icon="📊", url_path="reproduce"),
 ]
 st.navigation(PAGES).run()

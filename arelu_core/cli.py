@@ -1,0 +1,165 @@
+"""`arelu` / `python -m arelu_core`: train, evaluate, activations, bench (and reproduce).
+
+With --json the last line printed is one JSON object. User errors print one line and exit 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import AReLULabError
+
+EXIT_USER_ERROR = 2
+
+
+def _add_data_args(p: argparse.ArgumentParser):
+    p.add_argument("--data-dir", help="folder holding MNIST/raw (default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line, no progress bar")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="arelu", description="AReLU Lab: the AReLU activation, headless.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train MNIST-Conv with any activation")
+    p.add_argument("--activation", default="arelu", help="registry name, e.g. arelu, relu, prelu, relu+elsa")
+    p.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9) or adam")
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--alpha", type=float, help="alpha initialisation (AReLU/ELSA), in (0, 1)")
+    p.add_argument("--beta", type=float, help="beta initialisation (AReLU/ELSA)")
+    p.add_argument("--train-subset", type=int, help="use only the first N training digits")
+    p.add_argument("--save", metavar="PATH", help="write the trained model as a checkpoint")
+    _add_data_args(p)
+
+    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint on the 10 000 MNIST test digits")
+    p.add_argument("checkpoint")
+    _add_data_args(p)
+
+    p = sub.add_parser("activations", help="list the registry: name, parameters per layer, formula")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", help="speed and memory: AReLU vs ReLU, trainer vs DataLoader")
+    p.add_argument("--quick", action="store_true", help="smaller tensor and fewer steps (a smoke run)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per throughput measurement")
+    p.add_argument("--only", choices=["op", "epoch", "loader"], action="append",
+                   help="run only some parts (repeatable)")
+    _add_data_args(p)
+
+    try:
+        from .reproduce import register_cli
+    except ImportError:
+        pass
+    else:
+        register_cli(sub)
+    return parser
+
+
+def cmd_train(args) -> dict:
+    from .checkpoint import save_checkpoint
+    from .trainer import TrainConfig, train
+    params = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta)) if v is not None}
+    config = TrainConfig(activation=args.activation, activation_params=params, optimizer=args.optimizer,
+                         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
+                         device=args.device, data_dir=args.data_dir, train_subset=args.train_subset).validate()
+    bar = None if args.json or not sys.stderr.isatty() else _progress_bar(config)
+
+    def on_event(event):
+        if bar is not None and event["kind"] == "step":
+            bar.update(1)
+            bar.set_postfix(epoch=event["epoch"], loss=f"{event['loss']:.3f}", refresh=False)
+        elif event["kind"] == "epoch" and not args.json:
+            print(f"epoch {event['epoch']}: test accuracy {event['test_accuracy']:.2f}%  "
+                  f"{event['seconds']:.1f} s  {event['samples_per_second']:.0f} samples/s", file=sys.stderr)
+
+    result = train(config, callback=on_event)
+    if bar is not None:
+        bar.close()
+    summary = result.summary()
+    if args.save and result.status == "finished":
+        meta = {k: summary["config"][k] for k in ("optimizer", "lr", "batch_size", "epochs", "seed", "train_subset")}
+        save_checkpoint(args.save, result.model, {**meta, "test_accuracy": result.test_accuracy,
+                                                  "device": result.device})
+        summary["checkpoint"] = args.save
+    if not args.json:
+        acc = "n/a" if result.test_accuracy is None else f"{result.test_accuracy:.2f}%"
+        print(f"{result.status}: {config.activation} {config.optimizer} lr={config.lr:g} -> test accuracy {acc} "
+              f"on {result.device}, {result.samples_per_second:.0f} samples/s; {result.message}")
+    return summary
+
+
+def _progress_bar(config):
+    from tqdm import tqdm
+    from .data import load_mnist
+    n = len(load_mnist(True, config.data_dir).subset(config.train_subset))
+    return tqdm(total=config.epochs * -(-n // config.batch_size), unit="step", file=sys.stderr, leave=False)
+
+
+def cmd_evaluate(args) -> dict:
+    from .checkpoint import load_checkpoint
+    from .data import load_mnist
+    from .network import accuracy
+    from .trainer import device_label, resolve_device
+    device = resolve_device(args.device)
+    model, meta = load_checkpoint(args.checkpoint, device)
+    test = load_mnist(False, args.data_dir, device)
+    acc = accuracy(model, test.images, test.labels)
+    if not args.json:
+        print(f"{args.checkpoint}: {meta.get('activation')} test accuracy {acc:.2f}% on {len(test)} digits "
+              f"(recorded: {meta.get('test_accuracy')})")
+    return {"checkpoint": args.checkpoint, "activation": meta.get("activation"), "test_accuracy": acc,
+            "recorded_test_accuracy": meta.get("test_accuracy"), "device": device_label(device), "metadata": meta}
+
+
+def cmd_activations(args) -> dict:
+    from .activations import activation_info, list_activations
+    rows = []
+    for key in list_activations():
+        info = activation_info(key)
+        rows.append({"key": info.key, "name": info.name, "params_per_layer": info.params_per_layer,
+                     "learnable": info.learnable, "elementwise": info.elementwise,
+                     "in_paper_table1": info.in_paper_table1, "formula": info.formula,
+                     "reference": info.reference, "defaults": info.defaults})
+    if not args.json:
+        for r in rows:
+            print(f"{r['key']:<9} {r['name']:<9} params/layer={r['params_per_layer']:<3} "
+                  f"{'learnable' if r['learnable'] else 'fixed    '} {r['reference']}")
+        print("Append '+elsa' to any name to add ELSA (e.g. relu+elsa).")
+    return {"activations": rows}
+
+
+def cmd_bench(args) -> dict:
+    from .bench import run_benchmarks
+    return run_benchmarks(quick=args.quick, steps=args.steps, parts=args.only, data_dir=args.data_dir,
+                          device=args.device, verbose=not args.json)
+
+
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench}
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    try:
+        result = handler(args)
+    except AReLULabError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        if getattr(args, "json", False):
+            print(json.dumps({"error": str(exc)}))
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    if getattr(args, "json", False):
+        print(json.dumps(result, default=str))
+    if isinstance(result, dict) and result.get("status") in ("diverged", "stopped"):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
