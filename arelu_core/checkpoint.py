@@ -20,7 +20,7 @@ def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | 
     from . import __version__
     path = Path(path)
     meta = {"activation": model.activation_name, "activation_params": dict(model.activation_params),
-            "library_version": __version__, "torch_version": torch.__version__,
+            "library_version": __version__, "torch_version": str(torch.__version__),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **(metadata or {})}
     payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,
@@ -51,8 +51,7 @@ def read_checkpoint(source) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{name}: no such checkpoint file") from None
     except Exception as exc:  # corrupt, truncated, foreign pickle, code-executing pickle: all refused
-        reason = str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"{name}: not a readable AReLU Lab checkpoint ({reason})") from None
+        raise CheckpointError(f"{name}: not a readable AReLU Lab checkpoint ({_short_reason(exc)})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{name}: not an AReLU Lab MNIST-Conv checkpoint (no '{FORMAT}' format tag)")
     if payload.get("format_version") != FORMAT_VERSION:
@@ -60,6 +59,13 @@ def read_checkpoint(source) -> dict:
     if not isinstance(payload.get("metadata"), dict) or not isinstance(payload.get("state_dict"), dict):
         raise CheckpointError(f"{name}: checkpoint lacks metadata or weights")
     return payload
+
+
+def _short_reason(exc: Exception) -> str:
+    """torch.load's errors run over many lines; keep the one that says what was refused."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    picked = next((line for line in lines if "Unpickler error" in line), lines[0] if lines else type(exc).__name__)
+    return picked.split(". Please use")[0][:200]
 
 
 def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTConv, dict]:

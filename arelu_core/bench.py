@@ -1,0 +1,208 @@
+"""`arelu bench`: the speed and memory goals, measured side by side in one run.
+
+    op      AReLU forward+backward vs ReLU's (and the official formulation's) on a 256x64x56x56
+            float32 tensor, plus the peak memory of each backward.      goal: AReLU <= 1.5x ReLU
+    epoch   one MNIST-Conv training epoch, AReLU vs ReLU (same seed).    goal: <= 1.2x
+    loader  the trainer's samples/s vs a DataLoader + ToTensor loop over torchvision's MNIST
+            (how the official code trains), same model and batch.       goal: >= 1.5x
+"""
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+
+from .activations import create_activation
+from .trainer import TrainConfig, device_label, make_optimizer, resolve_device, train
+
+GOALS = {"op_ratio_max": 1.5, "epoch_ratio_max": 1.2, "loader_speedup_min": 1.5}
+
+
+def official_arelu(x, alpha, beta):
+    """The official repository's formulation: several full passes over memory."""
+    return F.relu(x) * (1 + torch.sigmoid(beta)) - F.relu(-x) * alpha.clamp(0.01, 0.99)
+
+
+def _sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _return_freed_memory_to_os():
+    """glibc keeps freed large blocks mapped (dynamic mmap threshold), hiding them from RSS; a
+    fixed 128 KiB threshold makes every large tensor its own mapping, so RSS tracks live tensors."""
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").mallopt(-3, 128 * 1024)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        pass
+
+
+class _PeakMemory:
+    """Peak extra memory of a block: CUDA allocator stats, or the process's RSS high-water mark."""
+
+    def __init__(self, device):
+        self.device = device
+        if device.type == "cpu":
+            _return_freed_memory_to_os()
+
+    def __enter__(self):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.base = torch.cuda.memory_allocated()
+        else:
+            self.base = _rss_kib("VmRSS")
+            try:  # "5" resets the VmHWM high-water mark (Linux)
+                with open("/proc/self/clear_refs", "w") as f:
+                    f.write("5")
+            except OSError:
+                self.base = None
+        return self
+
+    def __exit__(self, *exc):
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak_mib = (torch.cuda.max_memory_allocated() - self.base) / 2**20
+        else:
+            peak = _rss_kib("VmHWM")
+            self.peak_mib = None if self.base is None or peak is None else (peak - self.base) / 1024
+
+
+def _rss_kib(field):
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+def bench_op(shape=(256, 64, 56, 56), repeats=5, device="cpu", verbose=True) -> dict:
+    device = resolve_device(device)
+    x = torch.randn(shape, device=device)
+    arelu = create_activation("arelu").to(device)
+    alpha, beta = arelu.alpha, arelu.beta
+    candidates = {"relu": F.relu, "arelu": arelu, "arelu_official": lambda t: official_arelu(t, alpha, beta)}
+    times, memory = {}, {}
+    for name, fn in candidates.items():
+        samples = []
+        for i in range(repeats + 1):  # first run warms up (Numba compile, allocator)
+            xi = x.detach().requires_grad_(True)
+            _sync(device)
+            start = time.perf_counter()
+            y = fn(xi)
+            grad = torch.ones_like(y)
+            _sync(device)
+            with _PeakMemory(device) as peak:
+                y.backward(grad)
+            _sync(device)
+            if i:
+                samples.append(time.perf_counter() - start)
+            del y, grad, xi
+        times[name] = statistics.median(samples)
+        memory[name] = peak.peak_mib
+    out = {"shape": list(shape), "device": device_label(device),
+           "seconds": times, "backward_peak_mib": memory,
+           "arelu_vs_relu": times["arelu"] / times["relu"],
+           "official_vs_relu": times["arelu_official"] / times["relu"]}
+    if verbose:
+        print(f"[op] forward+backward on {tuple(shape)} float32, {device_label(device)}, median of {repeats}")
+        for name in candidates:
+            mem = "n/a" if memory[name] is None else f"{memory[name]:.0f} MiB"
+            print(f"  {name:<15} {times[name] * 1e3:8.1f} ms  x{times[name] / times['relu']:.2f} of ReLU"
+                  f"   backward peak +{mem}")
+    return out
+
+
+def bench_epoch(data_dir=None, device="cpu", train_subset=None, verbose=True) -> dict:
+    base = dict(optimizer="sgd", lr=1e-3, batch_size=128, seed=0, device=device, data_dir=data_dir,
+                train_subset=train_subset)
+    for act in ("relu", "arelu"):  # warm-up: Numba compile, data load, allocator
+        train(TrainConfig(activation=act, **{**base, "train_subset": 512}))
+    result = {}
+    for act in ("relu", "arelu"):
+        run = train(TrainConfig(activation=act, **base))
+        result[act] = {"epoch_seconds": run.epoch_seconds[0], "samples_per_second": run.samples_per_second,
+                       "test_accuracy": run.test_accuracy}
+    ratio = result["arelu"]["epoch_seconds"] / result["relu"]["epoch_seconds"]
+    out = {"device": run.device, "train_subset": train_subset, **result, "arelu_vs_relu": ratio}
+    if verbose:
+        print(f"[epoch] MNIST-Conv, batch 128, SGD 1e-3, {run.device}"
+              + (f", first {train_subset} digits" if train_subset else ", 60 000 digits"))
+        for act in ("relu", "arelu"):
+            r = result[act]
+            print(f"  {act:<6} {r['epoch_seconds']:6.2f} s  {r['samples_per_second']:8.0f} samples/s  "
+                  f"test {r['test_accuracy']:.2f}%")
+        print(f"  AReLU/ReLU epoch time x{ratio:.2f}")
+    return out
+
+
+def bench_loader(data_dir=None, device="cpu", steps=200, verbose=True) -> dict:
+    """Same model (AReLU MNIST-Conv), batch 128, SGD: our in-memory trainer vs DataLoader+ToTensor."""
+    from torch.utils.data import DataLoader
+    from torchvision import datasets, transforms
+    from .data import load_mnist, resolve_data_dir
+    from .network import MNISTConv
+    device = resolve_device(device)
+    batch = 128
+    load_mnist(True, data_dir, device)  # load outside the timing, as the app and the CLI keep it in memory
+    ours = train(TrainConfig(activation="arelu", batch_size=batch, seed=0, device=str(device), data_dir=data_dir,
+                             train_subset=steps * batch, test_subset=100))
+    dataset = datasets.MNIST(str(resolve_data_dir(data_dir)), train=True, download=True,
+                             transform=transforms.ToTensor())
+    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=0)
+    torch.manual_seed(0)
+    model = MNISTConv("arelu").to(device)
+    optimizer = make_optimizer(TrainConfig(), model.parameters())
+    start, done = time.perf_counter(), 0
+    for i, (x, y) in enumerate(loader):
+        if i == steps:
+            break
+        x, y = x.to(device), y.to(device)
+        loss = F.nll_loss(model(x), y)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        done += len(y)
+    _sync(device)
+    loader_sps = done / (time.perf_counter() - start)
+    out = {"device": device_label(device), "steps": steps, "trainer_samples_per_second": ours.samples_per_second,
+           "dataloader_samples_per_second": loader_sps, "speedup": ours.samples_per_second / loader_sps}
+    if verbose:
+        print(f"[loader] AReLU MNIST-Conv, batch {batch}, {steps} steps, {device_label(device)}")
+        print(f"  trainer (tensors in memory)  {ours.samples_per_second:8.0f} samples/s")
+        print(f"  DataLoader + ToTensor        {loader_sps:8.0f} samples/s   speed-up x{out['speedup']:.2f}")
+    return out
+
+
+def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="auto", verbose=True) -> dict:
+    parts = parts or ["op", "epoch", "loader"]
+    results = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "quick": quick}
+    if "op" in parts:
+        results["op"] = bench_op((32, 64, 56, 56) if quick else (256, 64, 56, 56), repeats=3 if quick else 5,
+                                 device=device, verbose=verbose)
+    if "epoch" in parts:
+        results["epoch"] = bench_epoch(data_dir, device, train_subset=10_000 if quick else None, verbose=verbose)
+    if "loader" in parts:
+        results["loader"] = bench_loader(data_dir, device, steps or (40 if quick else 200), verbose=verbose)
+    results["goals"] = _check_goals(results)
+    if verbose:
+        for goal, verdict in results["goals"].items():
+            print(f"goal {goal}: {verdict}")
+    return results
+
+
+def _check_goals(r) -> dict:
+    goals = {}
+    if "op" in r:
+        goals["arelu_op <= 1.5x relu"] = f"{r['op']['arelu_vs_relu']:.2f}x " + ("met" if r["op"]["arelu_vs_relu"] <= GOALS["op_ratio_max"] else "MISSED")
+    if "epoch" in r:
+        goals["arelu_epoch <= 1.2x relu"] = f"{r['epoch']['arelu_vs_relu']:.2f}x " + ("met" if r["epoch"]["arelu_vs_relu"] <= GOALS["epoch_ratio_max"] else "MISSED")
+    if "loader" in r:
+        goals["trainer >= 1.5x dataloader"] = f"{r['loader']['speedup']:.2f}x " + ("met" if r["loader"]["speedup"] >= GOALS["loader_speedup_min"] else "MISSED")
+    return goals

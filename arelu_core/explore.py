@@ -1,0 +1,87 @@
+"""Numbers behind the Explore page: AReLU's effective slopes, activation curves, learned layer curves."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from torch import nn
+
+from .activations import activation_info, evaluate_activation
+from .activations.arelu import ALPHA_MAX, ALPHA_MIN
+from .errors import ConfigError
+
+
+def clamped_alpha(alpha: float) -> float:
+    """C(alpha): the slope AReLU gives negative inputs."""
+    return min(max(float(alpha), ALPHA_MIN), ALPHA_MAX)
+
+
+def amplification(beta: float) -> float:
+    """1 + sigmoid(beta): the slope AReLU gives non-negative inputs, in (1, 2). Stable for any beta."""
+    beta = float(beta)
+    sigmoid = 1 / (1 + math.exp(-beta)) if beta >= 0 else math.exp(beta) / (1 + math.exp(beta))
+    return 1 + sigmoid
+
+
+def grid(x_range: float, points: int = 801) -> np.ndarray:
+    """Symmetric grid that contains 0 exactly (where AReLU's two branches meet)."""
+    x = np.linspace(-abs(x_range), abs(x_range), points | 1)
+    x[len(x) // 2] = 0.0
+    return x
+
+
+@dataclass
+class Curve:
+    name: str          # registry name, e.g. "relu+elsa"
+    label: str         # display name, e.g. "ReLU+ELSA"
+    y: np.ndarray
+    dy: np.ndarray
+
+
+def curves(names: list[str], x: np.ndarray, params: dict[str, dict] | None = None) -> tuple[list[Curve], list[str]]:
+    """F(x) and dF/dx of each element-wise activation; the second list names those skipped and why."""
+    params = params or {}
+    drawn, skipped = [], []
+    for name in names:
+        info = activation_info(name)
+        if not info.elementwise:
+            skipped.append(f"{info.name}: not element-wise (it mixes channels), so it has no 1-D curve")
+            continue
+        y, dy = evaluate_activation(name, x, **params.get(name, {}))
+        drawn.append(Curve(name, info.name, y, dy))
+    return drawn, skipped
+
+
+def elsa_names(include_non_elementwise: bool = False) -> list[str]:
+    """'<base>+elsa' for every registered base activation (AReLU itself is ReLU + ELSA already)."""
+    from .activations import list_activations
+    return [f"{key}+elsa" for key in list_activations()
+            if key != "arelu" and (include_non_elementwise or activation_info(key).elementwise)]
+
+
+@dataclass
+class LayerCurve:
+    layer: int                  # 1-based block index
+    learned: Curve
+    parameters: dict[str, float]
+
+
+def learned_layer_curves(model: nn.Module, x: np.ndarray) -> list[LayerCurve]:
+    """The activation curve of each MNIST-Conv block as trained (paper Fig. 2c). The model is not touched:
+    evaluate_activation casts a module to float64, so each activation is evaluated on a copy."""
+    if not activation_info(model.activation_name).elementwise:
+        raise ConfigError(f"{activation_info(model.activation_name).name} is not element-wise: it has no 1-D curve")
+    label = activation_info(model.activation_name).name
+    layers = []
+    for index, (block, parameters) in enumerate(zip(model.blocks, model.activation_parameters()), start=1):
+        y, dy = evaluate_activation(copy.deepcopy(block.act), x)
+        layers.append(LayerCurve(index, Curve(model.activation_name, f"{label} layer {index}", y, dy), parameters))
+    return layers
+
+
+def initial_curve(activation: str, init_params: dict, x: np.ndarray) -> Curve:
+    """The curve every layer started from: the checkpoint's recorded initialisation, else the defaults."""
+    y, dy = evaluate_activation(activation, x, **(init_params or {}))
+    return Curve(activation, f"{activation_info(activation).name} at initialisation", y, dy)

@@ -1,0 +1,191 @@
+"""Background trainings for the app: a process-wide JobManager running trainer.train in threads.
+
+At most `max_running` trainings run at once (default 2, or $ARELU_MAX_JOBS); further jobs wait
+in a FIFO queue and know their position. Each job belongs to an owner (a browser session id) and
+an owner only ever sees its own jobs. The trainer's callback appends progress events to the job;
+`stop()` is cooperative (the trainer polls `should_stop` every step). Finished jobs are pruned,
+oldest first, so a long-running server keeps bounded memory.
+
+    manager = JobManager()
+    job = manager.submit("session-1", TrainConfig(activation="arelu", train_subset=512))
+    manager.jobs("session-1")   -> [job]          job.status: queued/running/finished/stopped/diverged/failed
+    job.snapshot()              -> copy of the events so far
+    manager.stop("session-1", job.id)
+"""
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from .errors import AReLULabError, ConfigError
+from .trainer import TrainConfig, TrainResult, train
+
+ENV_MAX_JOBS = "ARELU_MAX_JOBS"
+DEFAULT_MAX_RUNNING = 2
+ACTIVE = ("queued", "running")
+DONE = ("finished", "stopped", "diverged", "failed")
+
+
+@dataclass(eq=False)
+class Job:
+    id: str
+    owner: str
+    config: TrainConfig
+    label: str
+    status: str = "queued"
+    message: str = ""
+    submitted_at: float = field(default_factory=time.time)
+    started_at: float | None = None
+    finished_at: float | None = None
+    result: TrainResult | None = None
+    events: list[dict] = field(default_factory=list)
+    _stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def stop_requested(self) -> bool:
+        return self._stop_requested.is_set()
+
+    def snapshot(self) -> list[dict]:
+        """A copy of the events so far, safe to read while the trainer appends."""
+        with self._lock:
+            return list(self.events)
+
+    def _record(self, event: dict) -> None:
+        # Seconds since the start let the page compute a live throughput between two steps.
+        event = {**event, "time": time.time() - (self.started_at or time.time())}
+        with self._lock:
+            self.events.append(event)
+
+
+class JobManager:
+    def __init__(self, max_running: int | None = None, keep_finished: int = 48,
+                 keep_finished_per_owner: int = 12):
+        self.max_running = max_running if max_running is not None else max_running_from_env()
+        if self.max_running < 1:
+            raise ConfigError(f"at least one training must be allowed to run, got {self.max_running}")
+        self.keep_finished = keep_finished
+        self.keep_finished_per_owner = keep_finished_per_owner
+        self._jobs: dict[str, Job] = {}        # insertion order = submission order
+        self._queue: deque[Job] = deque()
+        self._running: set[str] = set()
+        self._lock = threading.RLock()
+
+    # -- what a session does ------------------------------------------------------------------
+    def submit(self, owner: str, config: TrainConfig, label: str | None = None) -> Job:
+        """Queue a training; it starts at once when a slot is free. A bad config raises ConfigError here."""
+        config = replace(config, activation_params=dict(config.activation_params)).validate()
+        job = Job(id=uuid.uuid4().hex[:12], owner=str(owner), config=config, label=label or config.activation)
+        with self._lock:
+            self._jobs[job.id] = job
+            self._queue.append(job)
+            self._start_queued()
+        return job
+
+    def jobs(self, owner: str) -> list[Job]:
+        with self._lock:
+            return [job for job in self._jobs.values() if job.owner == owner]
+
+    def get(self, owner: str, job_id: str) -> Job | None:
+        """The job, or None when it does not exist, was pruned, or belongs to someone else."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+        return job if job is not None and job.owner == owner else None
+
+    def queue_position(self, job: Job) -> int | None:
+        """1 for the next job to start; None once it runs or is done."""
+        with self._lock:
+            for position, queued in enumerate(self._queue, start=1):
+                if queued is job:
+                    return position
+        return None
+
+    def stop(self, owner: str, job_id: str) -> bool:
+        """Stop a queued job at once, or ask a running one to stop after its current step."""
+        job = self.get(owner, job_id)
+        if job is None or not job.active:
+            return False
+        with self._lock:
+            if job in self._queue:
+                self._queue.remove(job)
+                self._finish(job, "stopped", "stopped before it started")
+                return True
+        job._stop_requested.set()
+        return True
+
+    def running_count(self) -> int:
+        with self._lock:
+            return len(self._running)
+
+    def wait(self, jobs: list[Job], timeout: float | None = None, poll: float = 0.05) -> bool:
+        """Block until every job is done (True) or the timeout passes (False). For tests and scripts."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while any(job.active for job in jobs):
+            if deadline is not None and time.monotonic() > deadline:
+                return False
+            time.sleep(poll)
+        return True
+
+    # -- inside ---------------------------------------------------------------------------------
+    def _start_queued(self) -> None:
+        with self._lock:
+            while self._queue and len(self._running) < self.max_running:
+                job = self._queue.popleft()
+                job.status, job.started_at = "running", time.time()
+                self._running.add(job.id)
+                threading.Thread(target=self._run, args=(job,), name=f"arelu-job-{job.id}", daemon=True).start()
+
+    def _run(self, job: Job) -> None:
+        status, message = "failed", "training ended without a result"
+        try:
+            job.result = train(job.config, callback=job._record, should_stop=job._stop_requested.is_set)
+            status, message = job.result.status, job.result.message
+        except AReLULabError as exc:          # missing data, bad checkpoint dir...: the user can fix it
+            message = str(exc)
+        except Exception as exc:              # a bug or an exhausted device: say what, in one line
+            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+            message = f"training failed unexpectedly: {type(exc).__name__}: {first_line}".rstrip(": ")
+        finally:
+            with self._lock:
+                self._running.discard(job.id)
+                self._finish(job, status, message)
+                self._start_queued()
+
+    def _finish(self, job: Job, status: str, message: str) -> None:
+        job.status, job.message, job.finished_at = status, message, time.time()
+        self._prune()
+
+    def _prune(self) -> None:
+        """Forget the oldest finished jobs beyond the per-owner and the global limits."""
+        with self._lock:
+            done = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.finished_at or 0)
+            per_owner: dict[str, int] = {}
+            for job in reversed(done):  # newest first: these are kept
+                per_owner[job.owner] = per_owner.get(job.owner, 0) + 1
+            kept_total = len(done)
+            for job in done:            # oldest first: these go
+                if per_owner[job.owner] > self.keep_finished_per_owner or kept_total > self.keep_finished:
+                    del self._jobs[job.id]
+                    per_owner[job.owner] -= 1
+                    kept_total -= 1
+
+
+def max_running_from_env(default: int = DEFAULT_MAX_RUNNING) -> int:
+    raw = os.environ.get(ENV_MAX_JOBS, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{ENV_MAX_JOBS} must be a positive integer, got {raw!r}") from None
+    if value < 1:
+        raise ConfigError(f"{ENV_MAX_JOBS} must be a positive integer, got {raw!r}")
+    return value

@@ -1,0 +1,332 @@
+"""Train a group of MNIST-Conv models as one computation (the reproduction's speed-up).
+
+G models that share optimizer, learning rate and schedule become one network:
+
+    conv     grouped convolution, groups=G: input channel g carries model g's own batch
+             (images[perm_g[batch]]), so every model keeps its seed's batch order
+    classify batched linear (einsum over [B, G, 40] x [G, 10, 40])
+    act      per model, on its channel slice: AReLU / ELSA's attention term vectorised with
+             per-model alpha, beta tensors; fixed activations once over the whole tensor;
+             other learnable ones through torch.func.vmap(functional_call) over stacked params
+    loss     sum of the per-model NLL means
+
+The parameters of different models never meet, so each model's gradient is exactly what it
+would get alone, and SGD-momentum and Adam are element-wise, so one optimizer over the stacked
+parameters is G separate optimizers. Each model starts from the very weights MNISTConv gets after
+torch.manual_seed(seed), as trainer.train does: batched and sequential runs of a seed agree up to
+floating-point summation order (and RReLU's noise, which is drawn differently).
+A model whose loss goes non-finite is marked diverged and frozen at zero; the others go on.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.func import functional_call, vmap
+
+from ..activations.arelu import ALPHA_MIN, ALPHA_MAX, AReLU
+from ..activations.elsa import ELSA
+from ..data import MNISTTensors
+from ..network import CHANNELS, KERNELS, MNISTConv
+
+
+@dataclass
+class RunSpec:
+    """One training run of an experiment: what the paper's tables call one of the five trainings."""
+    activation: str
+    optimizer: str
+    lr: float
+    seed: int
+    params: dict = field(default_factory=dict)   # activation initialisation (Fig. 2's alpha, beta)
+    epochs: int = 1
+    batch_size: int = 128
+    train_subset: int | None = None
+
+    def key(self) -> str:
+        """Identity of a run in a results file (what resuming matches on)."""
+        params = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                          for k, v in sorted(self.params.items()))
+        return (f"{self.activation.lower()}|{params}|{self.optimizer}|{self.lr:g}|seed={self.seed}"
+                f"|epochs={self.epochs}|batch={self.batch_size}|subset={self.train_subset}")
+
+    def schedule(self) -> tuple:
+        """Runs with equal schedules can share one batched computation."""
+        return (self.optimizer, float(self.lr), self.epochs, self.batch_size, self.train_subset)
+
+
+# ---------------------------------------------------------------- per-model activations
+
+def _sign_scale(x, alpha, beta, offset: float):
+    """AReLU (offset 1) / ELSA's L (offset 0) with one (alpha, beta) per model; x: [B, n, C, ...].
+
+    Plain torch ops (the Numba autograd op of activations/arelu.py takes one scalar pair), same
+    maths: C(alpha) on x < 0, offset + sigmoid(beta) on x >= 0, the clamp stopping alpha's gradient.
+    """
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    # Not alpha.clamp(): its backward compares in double and blocks the gradient at float32(0.01),
+    # where AReLU's own op (float32 comparison) lets it through; Fig. 2 starts exactly there.
+    a = alpha.detach()
+    inside = (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
+    neg = torch.where(inside, alpha, a.clamp(ALPHA_MIN, ALPHA_MAX)).view(shape)
+    pos = (offset + torch.sigmoid(beta)).view(shape)
+    return x * torch.where(x >= 0, pos, neg)
+
+
+class _Segment(nn.Module):
+    """n consecutive models sharing one activation type: applies it to their slice [B, n, C, ...]."""
+
+    def __init__(self, acts: list[nn.Module]):
+        super().__init__()
+        first = acts[0]
+        self.n = len(acts)
+        self.sign_offset = None
+        if isinstance(first, (AReLU, ELSA)):
+            # AReLU and ELSA's attention term: vectorised over the models' (alpha, beta).
+            self.sign_offset = 1.0 if isinstance(first, AReLU) else 0.0
+            self.alpha = nn.Parameter(torch.stack([a.alpha.detach() for a in acts]))
+            self.beta = nn.Parameter(torch.stack([a.beta.detach() for a in acts]))
+            bases = [a.base for a in acts] if isinstance(first, ELSA) else None
+            self.base = _Segment(bases) if bases else None
+            return
+        self.names = [name for name, _ in first.named_parameters()]
+        if not self.names:
+            self.fixed = first          # registered: train()/eval() reaches RReLU
+            return
+        # Other learnable activations: one vmap over the stacked per-model parameters.
+        self.template = (first,)        # a tuple hides it from the module tree (its own params stay out)
+        self.stacked = nn.ParameterList(
+            [nn.Parameter(torch.stack([a.get_parameter(name).detach() for a in acts])) for name in self.names])
+
+    def forward(self, x):  # x: [B, n, C, H, W]
+        if self.sign_offset is not None:
+            out = self.base(x) if self.base is not None else x
+            if self.base is None:
+                return _sign_scale(x, self.alpha, self.beta, self.sign_offset)
+            attend_to = out if out.shape != x.shape else x   # as ELSA does for Maxout
+            return out + _sign_scale(attend_to, self.alpha, self.beta, 0.0)
+        if not self.names:
+            return self.fixed(x.flatten(1, 2)).unflatten(1, (self.n, -1))  # channel-local: Maxout stays in its slice
+        params = dict(zip(self.names, self.stacked))
+        return vmap(lambda p, xs: functional_call(self.template[0], p, (xs,)), in_dims=(0, 1), out_dims=1)(params, x)
+
+    def values(self) -> list[dict[str, float]]:
+        """Per model {name: value}, named as MNISTConv.activation_parameters() names them."""
+        if self.sign_offset is not None:
+            base = self.base.values() if self.base is not None else [{} for _ in range(self.n)]
+            return [{**{f"base.{k}": v for k, v in b.items()}, "alpha": a, "beta": c}
+                    for b, a, c in zip(base, self.alpha.tolist(), self.beta.tolist())]
+        if not self.names:
+            return [{} for _ in range(self.n)]
+        columns = [p.tolist() for p in self.stacked]
+        return [{name: col[g] for name, col in zip(self.names, columns)} for g in range(self.n)]
+
+
+def _segment_key(spec: RunSpec, act: nn.Module):
+    """Models can share a segment when they differ only in learnable parameter values."""
+    learnable = {name.split(".")[-1] for name, _ in act.named_parameters()}
+    config = tuple(sorted((k, repr(v)) for k, v in spec.params.items() if k not in learnable))
+    return spec.activation.lower(), config
+
+
+class GroupActivation(nn.Module):
+    def __init__(self, specs: list[RunSpec], acts: list[nn.Module]):
+        super().__init__()
+        bounds, start = [], 0
+        for g in range(1, len(acts) + 1):
+            if g == len(acts) or _segment_key(specs[g], acts[g]) != _segment_key(specs[start], acts[start]):
+                bounds.append((start, g))
+                start = g
+        self.bounds = bounds
+        self.segments = nn.ModuleList([_Segment(acts[a:b]) for a, b in bounds])
+
+    def forward(self, x):  # x: [B, G * C, H, W]
+        x = x.unflatten(1, (sum(s.n for s in self.segments), -1))
+        if len(self.segments) == 1:
+            return self.segments[0](x).flatten(1, 2)
+        outs = [seg(x[:, a:b]) for seg, (a, b) in zip(self.segments, self.bounds)]
+        return torch.cat(outs, dim=1).flatten(1, 2)
+
+    def values(self) -> list[dict[str, float]]:
+        return [v for seg in self.segments for v in seg.values()]
+
+
+class GroupedMNISTConv(nn.Module):
+    """G MNIST-Conv models as one network; built from (and equal to) the G given models."""
+
+    def __init__(self, specs: list[RunSpec], models: list[MNISTConv]):
+        super().__init__()
+        self.G = G = len(models)
+        multipliers = {getattr(m.blocks[0].act, "channel_multiplier", 1) for m in models}
+        if len(multipliers) != 1:
+            raise ValueError("models in one group must have the same channel multiplier (Maxout apart)")
+        self.weights, self.biases, self.acts = nn.ParameterList(), nn.ParameterList(), nn.ModuleList()
+        for i in range(len(CHANNELS)):
+            # Model g's conv weight [out, in, k, k] becomes rows g*out:(g+1)*out of the grouped one.
+            self.weights.append(nn.Parameter(torch.cat([m.blocks[i].conv.weight.detach() for m in models])))
+            self.biases.append(nn.Parameter(torch.cat([m.blocks[i].conv.bias.detach() for m in models])))
+            self.acts.append(GroupActivation(specs, [m.blocks[i].act for m in models]))
+        self.fc_weight = nn.Parameter(torch.stack([m.classifier.weight.detach() for m in models]))  # [G, 10, 40]
+        self.fc_bias = nn.Parameter(torch.stack([m.classifier.bias.detach() for m in models]))      # [G, 10]
+
+    def forward(self, x):
+        """x: [B, G, 28, 28], channel g = model g's images -> log-probs [B, G, 10]."""
+        for w, b, act in zip(self.weights, self.biases, self.acts):
+            x = act(F.max_pool2d(F.conv2d(x, w, b, groups=self.G), 2))
+        logits = torch.einsum("bgi,goi->bgo", x.reshape(len(x), self.G, -1), self.fc_weight) + self.fc_bias
+        return F.log_softmax(logits, dim=-1)
+
+    def model_rows(self):
+        """(parameter, first model, models): viewed as [models, -1], row r belongs to model first + r.
+
+        Optimizer state tensors have the parameter's layout, so the same rows index them.
+        """
+        rows = [(p, 0, self.G) for p in (*self.weights, *self.biases, self.fc_weight, self.fc_bias)]
+        for act in self.acts:
+            for seg, (a, b) in zip(act.segments, act.bounds):
+                rows += [(p, a, b - a) for p in seg.parameters()]
+        return rows
+
+    def activation_parameters(self) -> list[list[dict[str, float]]]:
+        """Per model, per block: {name: value}, as MNISTConv.activation_parameters()."""
+        per_block = [act.values() for act in self.acts]
+        return [[per_block[i][g] for i in range(len(per_block))] for g in range(self.G)]
+
+
+@torch.no_grad()
+def group_accuracy(net: GroupedMNISTConv, images, labels, batch_size: int = 2000) -> list[float]:
+    """Each model's top-1 test accuracy (%), eval mode; every model sees the same test digits."""
+    was_training = net.training
+    net.eval()
+    correct = torch.zeros(net.G, dtype=torch.long, device=images.device)
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].expand(-1, net.G, -1, -1)
+        pred = net(x).argmax(-1)                                    # [B, G]
+        correct += (pred == labels[start:start + batch_size, None]).sum(0)
+    net.train(was_training)
+    return (100.0 * correct / max(len(images), 1)).tolist()
+
+
+# ---------------------------------------------------------------- training
+
+def make_group_optimizer(optimizer: str, lr: float, params, momentum: float = 0.9):
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr)
+    return torch.optim.SGD(params, lr=lr, momentum=momentum)
+
+
+@torch.no_grad()
+def _freeze(net: GroupedMNISTConv, optimizer, g: int):
+    """Zero model g's parameters, gradients and optimizer state: it no longer moves or makes NaNs."""
+    for p, first, count in net.model_rows():
+        if not first <= g < first + count:
+            continue
+        row = g - first
+        p.view(count, -1)[row] = 0
+        if p.grad is not None:
+            p.grad.view(count, -1)[row] = 0
+        for state in optimizer.state.get(p, {}).values():
+            if torch.is_tensor(state) and state.shape == p.shape:
+                state.view(count, -1)[row] = 0
+
+
+def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNISTTensors,
+                device: torch.device | str = "cpu", params_every: int = 0,
+                progress: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> list[dict]:
+    """Train the runs in `specs` (one schedule) together. Returns one result dict per run:
+
+        status ("finished" | "diverged" | "stopped"), message, accuracy (per epoch),
+        activation_parameters (per epoch, the initial values first; [] for fixed activations),
+        params_trace ([{"step", "layers"}] every params_every steps), steps, wall_seconds
+    """
+    if len({s.schedule() for s in specs}) != 1:
+        raise ValueError("a group's runs must share optimizer, lr, epochs, batch size and subset")
+    device = torch.device(device)
+    spec0, G = specs[0], len(specs)
+    started = time.perf_counter()
+    train_data, test_data = train_data.subset(spec0.train_subset), test_data
+    images, labels = train_data.images.to(device)[:, 0], train_data.labels.to(device)   # [N, 28, 28]
+    test_images, test_labels = test_data.images.to(device), test_data.labels.to(device)
+
+    models = []
+    for s in specs:
+        torch.manual_seed(s.seed)          # the initial weights trainer.train gives this seed
+        models.append(MNISTConv(s.activation, **s.params))
+    net = GroupedMNISTConv(specs, models).to(device)
+    del models
+    optimizer = make_group_optimizer(spec0.optimizer, spec0.lr, net.parameters())
+    orders = [torch.Generator().manual_seed(s.seed) for s in specs]
+    learnable = [bool(any(layer for layer in layers)) for layers in net.activation_parameters()]
+
+    alive = [True] * G
+    status, message = ["finished"] * G, ["training finished"] * G
+    accuracy = [[] for _ in range(G)]
+    snapshots = [[layers] for layers in net.activation_parameters()]
+    traces = [[] for _ in range(G)]
+    n, step = len(labels), 0
+    total = spec0.epochs * math.ceil(n / spec0.batch_size)
+    alive_mask = torch.ones(G, dtype=torch.bool, device=device)
+
+    def trace():
+        for g, layers in enumerate(net.activation_parameters()):
+            if alive[g] and learnable[g]:
+                traces[g].append({"step": step, "layers": layers})
+
+    if params_every:
+        trace()
+    stopped = False
+    for epoch in range(1, spec0.epochs + 1):
+        net.train()
+        perms = torch.stack([torch.randperm(n, generator=o) for o in orders]).to(device)   # [G, n]
+        for batch in perms.split(spec0.batch_size, dim=1):                                # [G, B]
+            if should_stop and should_stop():
+                stopped = True
+                break
+            x = images[batch].transpose(0, 1)                     # [B, G, 28, 28]: model g's digits in channel g
+            logp = net(x)
+            y = labels[batch].T                                   # [B, G]
+            losses = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(0)   # [G] per-model NLL means
+            finite = torch.isfinite(losses.detach())
+            if not bool((finite | ~alive_mask).all()):
+                for g in (~finite & alive_mask).nonzero().flatten().tolist():
+                    alive[g], status[g] = False, "diverged"
+                    message[g] = (f"loss became {losses[g].item()} at step {step + 1} (epoch {epoch}); the learning "
+                                  f"rate {spec0.lr:g} is too large for {specs[g].activation}")
+                    alive_mask[g] = False
+                    _freeze(net, optimizer, g)
+                if not any(alive):
+                    break
+            optimizer.zero_grad(set_to_none=True)
+            # Masked sum: a diverged model's NaN gets no gradient and cannot reach the others.
+            torch.where(alive_mask, losses, torch.zeros_like(losses)).sum().backward()
+            if not all(alive):
+                for g in range(G):
+                    if not alive[g]:
+                        _freeze(net, optimizer, g)
+            optimizer.step()
+            step += 1
+            if progress:
+                progress(step, total)
+            if params_every and step % params_every == 0:
+                trace()
+        if stopped or not any(alive):
+            break
+        accs = group_accuracy(net, test_images, test_labels)
+        layers_now = net.activation_parameters()
+        for g in range(G):
+            if alive[g]:
+                accuracy[g].append(accs[g])
+                snapshots[g].append(layers_now[g])
+    if stopped:
+        for g in range(G):
+            if alive[g]:
+                status[g], message[g] = "stopped", f"stopped by request at step {step}"
+    wall = time.perf_counter() - started
+    return [{"status": status[g], "message": message[g], "accuracy": accuracy[g],
+             "activation_parameters": snapshots[g] if learnable[g] else [],
+             "params_trace": traces[g], "steps": step, "wall_seconds": wall} for g in range(G)]

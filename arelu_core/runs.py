@@ -1,0 +1,196 @@
+"""Training runs as the app shows and keeps them: progress tables, metrics CSV, checkpoints on disk.
+
+Checkpoints come from two folders: models/ (shipped with the project, optionally described by
+models/manifest.json) and runs/ (saved by users from the app; $ARELU_RUNS_DIR overrides it).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import re
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from .checkpoint import save_checkpoint
+from .trainer import TrainResult
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = PROJECT_ROOT / "models"
+ENV_RUNS_DIR = "ARELU_RUNS_DIR"
+CHECKPOINT_SUFFIX = ".pt"
+
+
+def runs_dir() -> Path:
+    return Path(os.environ[ENV_RUNS_DIR]).expanduser() if os.environ.get(ENV_RUNS_DIR) else PROJECT_ROOT / "runs"
+
+
+MNIST_TRAIN_SIZE = 60_000
+
+
+def steps_per_epoch(train_subset: int | None, batch_size: int) -> int:
+    digits = min(train_subset or MNIST_TRAIN_SIZE, MNIST_TRAIN_SIZE)
+    return -(-digits // batch_size)
+
+
+def live_report_intervals(train_subset: int | None, batch_size: int) -> tuple[int, int]:
+    """(live_eval_every, params_every) in steps: about 10 accuracy checks and 50 alpha/beta samples per
+    epoch, so a short demo still draws curves and a full epoch spends only a few percent on evaluation."""
+    steps = steps_per_epoch(train_subset, batch_size)
+    return max(1, min(50, steps // 10)), max(1, min(10, steps // 50))
+
+
+# -- progress events -> tables -------------------------------------------------------------------
+@dataclass
+class RunProgress:
+    steps: pd.DataFrame     # step, epoch, loss, time
+    live: pd.DataFrame      # step, epoch, accuracy          (fixed test subset, within the epoch)
+    epochs: pd.DataFrame    # epoch, step, test_accuracy, seconds, samples_per_second, train_loss
+    params: pd.DataFrame    # step, layer (1-based), param, value   (long format, one row per scalar)
+
+    @property
+    def last_step(self) -> int:
+        return int(self.steps["step"].iloc[-1]) if len(self.steps) else 0
+
+
+def progress_tables(events: list[dict]) -> RunProgress:
+    by_kind: dict[str, list[dict]] = {"step": [], "live_eval": [], "epoch": []}
+    param_rows = []
+    for event in events:
+        kind = event.get("kind")
+        if kind == "params":
+            for layer, values in enumerate(event["layers"], start=1):
+                param_rows += [{"step": event["step"], "layer": layer, "param": name, "value": value}
+                               for name, value in values.items()]
+        elif kind in by_kind:
+            by_kind[kind].append(event)
+    columns = {"step": ["step", "epoch", "loss", "time"],
+               "live_eval": ["step", "epoch", "accuracy", "time"],
+               "epoch": ["epoch", "step", "test_accuracy", "seconds", "samples_per_second", "train_loss"]}
+    tables = {kind: pd.DataFrame(rows, columns=columns[kind]) for kind, rows in by_kind.items()}
+    return RunProgress(steps=tables["step"], live=tables["live_eval"], epochs=tables["epoch"],
+                       params=pd.DataFrame(param_rows, columns=["step", "layer", "param", "value"]))
+
+
+def live_throughput(steps: pd.DataFrame, batch_size: int, window_seconds: float = 3.0) -> float | None:
+    """Samples per second over the last few seconds of step events (None before two steps)."""
+    if len(steps) < 2:
+        return None
+    recent = steps[steps["time"] >= steps["time"].iloc[-1] - window_seconds]
+    if len(recent) < 2:
+        recent = steps.iloc[-2:]
+    seconds = recent["time"].iloc[-1] - recent["time"].iloc[0]
+    return (recent["step"].iloc[-1] - recent["step"].iloc[0]) * batch_size / seconds if seconds > 0 else None
+
+
+def downsample(frame: pd.DataFrame, max_points: int = 1500) -> pd.DataFrame:
+    """Every k-th row so a chart redrawn twice a second stays light; the last row is always kept."""
+    if len(frame) <= max_points:
+        return frame
+    stride = -(-len(frame) // max_points)
+    return pd.concat([frame.iloc[::stride], frame.iloc[-1:]]).drop_duplicates()
+
+
+def metrics_frame(events: list[dict]) -> pd.DataFrame:
+    """One row per training step: loss, live accuracy, epoch test accuracy and alpha/beta per layer."""
+    progress = progress_tables(events)
+    frame = progress.steps.drop(columns="time")
+    if len(progress.live):
+        frame = frame.merge(progress.live[["step", "accuracy"]].rename(columns={"accuracy": "live_accuracy"}),
+                            on="step", how="outer")
+    if len(progress.epochs):
+        frame = frame.merge(progress.epochs.drop(columns="epoch"), on="step", how="outer")
+    if len(progress.params):
+        wide = progress.params.assign(column=lambda d: "layer" + d["layer"].astype(str) + "_" + d["param"])
+        wide = wide.pivot_table(index="step", columns="column", values="value", aggfunc="last").reset_index()
+        frame = frame.merge(wide, on="step", how="outer")
+    return frame.sort_values("step", kind="stable").reset_index(drop=True)
+
+
+def metrics_csv(events: list[dict]) -> str:
+    return metrics_frame(events).to_csv(index=False)
+
+
+# -- checkpoints ---------------------------------------------------------------------------------
+def run_metadata(result: TrainResult, label: str | None = None) -> dict:
+    return {"source": "AReLU Lab training", "label": label or result.config.activation,
+            "status": result.status, "message": result.message, "train_config": asdict(result.config),
+            "device": result.device, "steps": result.steps, "test_accuracy": result.test_accuracy,
+            "epoch_accuracies": result.epoch_accuracies, "samples_per_second": result.samples_per_second}
+
+
+def checkpoint_filename(result: TrainResult, when: _dt.datetime | None = None) -> str:
+    """'20250101-120000_arelu_sgd_lr0.001_acc97.1.pt': sortable and readable in a folder listing."""
+    when = when or _dt.datetime.now()
+    accuracy = f"_acc{result.test_accuracy:.1f}" if result.test_accuracy is not None else ""
+    name = f"{when:%Y%m%d-%H%M%S}_{result.config.activation}_{result.config.optimizer}_lr{result.config.lr:g}{accuracy}"
+    return re.sub(r"[^A-Za-z0-9_.+-]", "-", name) + CHECKPOINT_SUFFIX
+
+
+def save_run_checkpoint(result: TrainResult, directory: str | os.PathLike | None = None,
+                        label: str | None = None) -> Path:
+    directory = Path(directory) if directory else runs_dir()
+    return save_checkpoint(directory / checkpoint_filename(result), result.model, run_metadata(result, label))
+
+
+def run_checkpoint_bytes(result: TrainResult, label: str | None = None) -> bytes:
+    """The checkpoint file's bytes (for a download) without leaving a file behind."""
+    with tempfile.TemporaryDirectory(prefix="arelu-ckpt-") as tmp:
+        path = save_checkpoint(Path(tmp) / checkpoint_filename(result), result.model, run_metadata(result, label))
+        return path.read_bytes()
+
+
+@dataclass(frozen=True)
+class CheckpointEntry:
+    path: Path
+    title: str
+    source: str              # "shipped" (models/) or "saved" (runs/)
+    description: str = ""
+
+
+def find_checkpoints(models_dir: str | os.PathLike | None = None,
+                     saved_dir: str | os.PathLike | None = None) -> list[CheckpointEntry]:
+    """Shipped checkpoints (manifest order first, then any other .pt in models/), then saved ones, newest first."""
+    models_dir = Path(models_dir) if models_dir else MODELS_DIR
+    saved_dir = Path(saved_dir) if saved_dir else runs_dir()
+    entries = _manifest_entries(models_dir)
+    listed = {entry.path.resolve() for entry in entries}
+    for path in sorted(models_dir.glob("*" + CHECKPOINT_SUFFIX)) if models_dir.is_dir() else []:
+        if path.resolve() not in listed:
+            entries.append(CheckpointEntry(path, path.stem, "shipped"))
+    saved = sorted(saved_dir.glob("*" + CHECKPOINT_SUFFIX), key=_mtime, reverse=True) if saved_dir.is_dir() else []
+    return entries + [CheckpointEntry(path, path.stem, "saved") for path in saved]
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # deleted between the listing and now
+        return 0.0
+
+
+def _manifest_entries(models_dir: Path) -> list[CheckpointEntry]:
+    """Entries of models/manifest.json that name an existing file. A missing or odd manifest is no error:
+    the .pt files are listed anyway. Accepted: a list of entries or {"models"|"checkpoints": [...]},
+    each entry with "file" (or "path"/"filename") and optionally "title"/"name" and "description"."""
+    try:
+        manifest = json.loads((models_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if isinstance(manifest, dict):
+        manifest = manifest.get("models", manifest.get("checkpoints", []))
+    entries = []
+    for item in manifest if isinstance(manifest, list) else []:
+        if not isinstance(item, dict):
+            continue
+        file_name = item.get("file") or item.get("path") or item.get("filename")
+        if not isinstance(file_name, str):
+            continue
+        path = models_dir / file_name
+        if path.is_file():
+            title = str(item.get("title") or item.get("name") or path.stem)
+            entries.append(CheckpointEntry(path, title, "shipped", str(item.get("description") or "")))
+    return entries

@@ -1,0 +1,75 @@
+"""Small UI helpers shared by the pages: device, job manager, session owner, checkpoints, errors."""
+from __future__ import annotations
+
+import contextlib
+import uuid
+from pathlib import Path
+
+import streamlit as st
+
+from arelu_core.errors import AReLULabError
+from arelu_core.runs import CheckpointEntry, find_checkpoints
+
+# One palette for every chart, so an activation keeps its colour from page to page.
+PALETTE = ["#d1495b", "#00798c", "#edae49", "#30638e", "#66a182", "#8d96a3", "#6a4c93", "#ef8a62"]
+OWNER_KEY = "arelu_owner_id"
+
+
+def device_label() -> str:
+    """'CPU' or 'CUDA GPU: <name>', the device 'auto' picks for training."""
+    import torch
+    if torch.cuda.is_available():
+        return f"CUDA GPU: {torch.cuda.get_device_name(0)}"
+    return "CPU (no CUDA GPU found)"
+
+
+@st.cache_resource(show_spinner=False)
+def get_job_manager():
+    """The process-wide JobManager: every session shares its slots, each sees only its own jobs."""
+    from arelu_core.jobs import JobManager
+    return JobManager()
+
+
+def session_owner_id() -> str:
+    """A random id for this browser session, the owner of its training jobs."""
+    if OWNER_KEY not in st.session_state:
+        st.session_state[OWNER_KEY] = uuid.uuid4().hex
+    return st.session_state[OWNER_KEY]
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _load_checkpoint(path: str, mtime: float):
+    from arelu_core.checkpoint import load_checkpoint
+    return load_checkpoint(path)
+
+
+def load_checkpoint_cached(path: str | Path):
+    """(model, metadata), shared across sessions; a file overwritten on disk is read again.
+    Treat the model as read-only: copy it before changing it."""
+    path = Path(path)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError:
+        mtime = 0.0  # load_checkpoint then raises a CheckpointError naming the file
+    return _load_checkpoint(str(path), mtime)
+
+
+def list_checkpoints() -> list[CheckpointEntry]:
+    """Shipped checkpoints (models/, manifest order) then the ones saved from the app (runs/), newest first."""
+    return find_checkpoints()
+
+
+def checkpoint_label(entry: CheckpointEntry) -> str:
+    return f"{entry.title}  ·  {'shipped' if entry.source == 'shipped' else 'saved run'}"
+
+
+@contextlib.contextmanager
+def user_errors(what: str):
+    """Show a failure as one st.error line (never a traceback): the library's own message when it has one."""
+    try:
+        yield
+    except AReLULabError as exc:
+        st.error(f"{what}: {exc}")
+    except Exception as exc:  # a bug: still one line for the user, the type helps a bug report
+        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {first_line})")

@@ -1,0 +1,295 @@
+"""Train live: race up to four activations on MNIST-Conv in the background and watch them learn.
+
+Trainings run in the process-wide JobManager, not in this script: a rerun or a visit to another page
+leaves them running, and this session finds them again through the job ids it keeps in session state.
+"""
+import time
+
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+from plotly.subplots import make_subplots
+
+from arelu_core import activation_info, data, explore, list_activations, runs
+from arelu_core.errors import AReLULabError
+from arelu_core.trainer import TrainConfig, device_label, resolve_device
+from pages import charts
+from pages.common import PALETTE, get_job_manager, session_owner_id, user_errors
+
+JOB_IDS = "train_job_ids"
+REFRESH_TIMES = "train_refresh_times"
+FULL_RUN = "train_full_run"
+SAVED = "train_saved_paths"
+REFRESH_SECONDS = 0.5
+LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
+SUBSETS = [None, 512, 2_000, 10_000, 30_000]
+ELSA_LIKE = "AReLU and every +ELSA activation"
+
+st.title("Train live")
+st.caption("MNIST-Conv (paper section 2) trained on MNIST, one background training per activation. "
+           "Leave the page or rerun it: the trainings go on and are here when you come back.")
+
+manager, owner = get_job_manager(), session_owner_id()
+
+
+# -- data: there, downloadable, or explained -------------------------------------------------------
+def how_to_get_mnist(where) -> None:
+    st.info(f"To train offline, put the four MNIST files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, "
+            f"`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, optionally gzipped) into `{where}/MNIST/raw`, "
+            f"or start the app with `{data.ENV_VAR}` set to a folder that holds `MNIST/raw` in torchvision's layout.")
+
+
+if not data.mnist_available():
+    where = data.resolve_data_dir()
+    st.warning(f"MNIST is not on this machine yet (looked in `{where}/MNIST/raw`).")
+    if st.button("Download MNIST (about 11 MB)", type="primary"):
+        bar = st.progress(0.0, text="Connecting…")
+
+        def show_progress(name: str, done: int, total: int) -> None:
+            fraction = min(done / total, 1.0) if total else 0.0
+            bar.progress(fraction, text=f"{name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
+
+        try:
+            data.download_mnist(progress=show_progress)
+        except (AReLULabError, OSError) as exc:
+            bar.empty()
+            st.error(f"The download failed: {exc}")
+            how_to_get_mnist(where)
+        else:
+            st.rerun()
+    else:
+        how_to_get_mnist(where)
+    st.stop()
+
+
+# -- the race's jobs ----------------------------------------------------------------------------
+def race_jobs() -> list:
+    """This session's current race (jobs pruned by the manager simply drop out)."""
+    jobs = [manager.get(owner, job_id) for job_id in st.session_state.get(JOB_IDS, [])]
+    return [job for job in jobs if job is not None]
+
+
+def activation_params(name: str, alpha: float, beta: float) -> dict:
+    # α and β mean AReLU's/ELSA's attention only there (CAReLU's α and β are other things).
+    return {"alpha": alpha, "beta": beta} if name == "arelu" or name.endswith("+elsa") else {}
+
+
+def start_race(names: list[str], settings: dict) -> None:
+    live_every, params_every = runs.live_report_intervals(settings["train_subset"], settings["batch_size"])
+    jobs = []
+    try:
+        for name in names:
+            config = TrainConfig(activation=name, activation_params=activation_params(name, settings["alpha"], settings["beta"]),
+                                 optimizer=settings["optimizer"], lr=settings["lr"], batch_size=settings["batch_size"],
+                                 epochs=settings["epochs"], seed=settings["seed"], device=settings["device"],
+                                 train_subset=settings["train_subset"], live_eval_every=live_every,
+                                 params_every=params_every)
+            jobs.append(manager.submit(owner, config, label=activation_info(name).name))
+    except AReLULabError as exc:
+        for job in jobs:  # all or nothing: a half-started race is confusing
+            manager.stop(owner, job.id)
+        st.error(f"Could not start: {exc}")
+        return
+    st.session_state[JOB_IDS] = [job.id for job in jobs]
+    st.session_state[REFRESH_TIMES] = []
+
+
+jobs = race_jobs()
+racing = any(job.active for job in jobs)
+
+# -- settings ------------------------------------------------------------------------------------
+with st.form("race_settings", border=True):
+    st.markdown("**Race settings**")
+    choices = list_activations() + explore.elsa_names(include_non_elementwise=True)
+    names = st.multiselect("Activations (one to four)", choices, default=["relu", "arelu"], max_selections=4,
+                           format_func=lambda key: activation_info(key).name, key="train_activations",
+                           persist_state="session")
+    c1, c2, c3, c4 = st.columns(4)
+    optimizer = c1.selectbox("Optimizer", ["sgd", "adam"], key="train_optimizer", persist_state="session",
+                             format_func={"sgd": "SGD, momentum 0.9", "adam": "Adam"}.get)
+    lr = c2.select_slider("Learning rate", LEARNING_RATES, value=1e-3, format_func=lambda v: f"{v:g}",
+                          key="train_lr", persist_state="session")
+    batch_size = c3.selectbox("Batch size", [32, 64, 128, 256, 512], index=2, key="train_batch",
+                              persist_state="session")
+    epochs = c4.slider("Epochs", 1, 20, 1, key="train_epochs", persist_state="session")
+    c5, c6, c7, c8, c9 = st.columns(5)
+    alpha = c5.slider("Initial α", 0.01, 0.99, 0.9, 0.01, key="train_alpha", persist_state="session",
+                      help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries 0.01 to 0.99.")
+    beta = c6.slider("Initial β", -5.0, 5.0, 2.0, 0.5, key="train_beta", persist_state="session",
+                     help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries -2 to 2.")
+    seed = int(c7.number_input("Seed", 0, 1_000_000, 0, key="train_seed", persist_state="session"))
+    devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+    device = c8.selectbox("Device", devices, key="train_device", persist_state="session",
+                          help=f"auto = {device_label(resolve_device('auto'))}")
+    train_subset = c9.selectbox("Training digits", SUBSETS, key="train_subset", persist_state="session",
+                                format_func=lambda n: "all 60 000" if n is None else f"first {n:,}".replace(",", " "),
+                                help="A subset makes a quick demo; the paper's Table 1 uses all 60 000.")
+    started = st.form_submit_button("Start race", type="primary", disabled=racing,
+                                    help="Stop the current race first." if racing else None)
+
+if started:
+    if not names:
+        st.error("Pick at least one activation.")
+    else:
+        start_race(names, dict(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs, alpha=alpha,
+                               beta=beta, seed=seed, device=device, train_subset=train_subset))
+        jobs = race_jobs()
+        racing = any(job.active for job in jobs)
+
+if jobs:
+    stop_column, clear_column, _ = st.columns([1, 1, 4])
+    if racing and stop_column.button("Stop", icon="⏹️"):
+        for job in jobs:
+            manager.stop(owner, job.id)
+    if not racing and clear_column.button("Clear results"):
+        st.session_state[JOB_IDS] = []
+        st.rerun()
+
+
+# -- live view -----------------------------------------------------------------------------------
+def status_line(job) -> str:
+    if job.status == "queued":
+        position = manager.queue_position(job)
+        return f"queued, position {position}" if position else "queued"
+    return job.status
+
+
+def job_card(column, job, color: str, progress) -> None:
+    column.markdown(f"<span style='color:{color};font-size:1.15em'>■</span> **{job.label}** · {status_line(job)}",
+                    unsafe_allow_html=True)
+    total_steps = runs.steps_per_epoch(job.config.train_subset, job.config.batch_size) * job.config.epochs
+    if job.status == "running":
+        column.progress(min(progress.last_step / total_steps, 1.0),
+                        text=f"step {progress.last_step} of {total_steps}")
+    throughput = runs.live_throughput(progress.steps, job.config.batch_size) if job.active else None
+    if throughput is None and len(progress.epochs):
+        throughput = float(progress.epochs["samples_per_second"].mean())
+    accuracy = progress.epochs["test_accuracy"].iloc[-1] if len(progress.epochs) else None
+    column.caption(" · ".join(filter(None, [
+        f"{throughput:,.0f} samples/s" if throughput else None,
+        device_label(resolve_device(job.config.device)),
+        f"test accuracy {accuracy:.2f}%" if accuracy is not None else None])))
+
+
+def loss_and_accuracy_figure(jobs, progresses) -> go.Figure:
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Training loss per step",
+                                                        "Test accuracy (line: live on 1 000 digits · ◆: full test set per epoch)"))
+    for index, (job, progress) in enumerate(zip(jobs, progresses)):
+        color = PALETTE[index % len(PALETTE)]
+        steps = runs.downsample(progress.steps)
+        fig.add_trace(go.Scatter(x=steps["step"], y=steps["loss"], name=job.label, legendgroup=job.id,
+                                 line=dict(color=color, width=1.5)), row=1, col=1)
+        fig.add_trace(go.Scatter(x=progress.live["step"], y=progress.live["accuracy"], name=job.label,
+                                 legendgroup=job.id, showlegend=False, line=dict(color=color)), row=1, col=2)
+        fig.add_trace(go.Scatter(x=progress.epochs["step"], y=progress.epochs["test_accuracy"], mode="markers",
+                                 name=job.label, legendgroup=job.id, showlegend=False,
+                                 marker=dict(color=color, size=11, symbol="diamond", line=dict(color="white", width=1)),
+                                 hovertemplate="epoch %{customdata}: %{y:.2f}%<extra></extra>",
+                                 customdata=progress.epochs["epoch"]), row=1, col=2)
+    fig.update_xaxes(title_text="step")
+    fig.update_yaxes(title_text="loss", row=1, col=1)
+    fig.update_yaxes(title_text="%", range=[0, 100], row=1, col=2)
+    fig.update_layout(height=380, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.2),
+                      uirevision="race")  # keep the user's zoom across redraws
+    return fig
+
+
+def parameters_figure(jobs, progresses) -> go.Figure | None:
+    """Paper Fig. 2b: each layer's learnable scalars as training moves them (α and β first)."""
+    names = []
+    for progress in progresses:
+        names += [name for name in progress.params["param"].unique() if name not in names]
+    if not names:
+        return None
+    names = (sorted(names, key=lambda n: (n not in ("alpha", "beta"), n != "alpha")))[:4]
+    fig = make_subplots(rows=1, cols=len(names), subplot_titles=[{"alpha": "α", "beta": "β"}.get(n, n) for n in names])
+    dashes = ["solid", "dash", "dot"]
+    for index, (job, progress) in enumerate(zip(jobs, progresses)):
+        color = PALETTE[index % len(PALETTE)]
+        for column, name in enumerate(names, start=1):
+            rows = progress.params[progress.params["param"] == name]
+            for layer, layer_rows in rows.groupby("layer"):
+                fig.add_trace(go.Scatter(x=layer_rows["step"], y=layer_rows["value"], mode="lines",
+                                         name=f"{job.label} layer {layer}", legendgroup=f"{job.id}-{layer}",
+                                         showlegend=column == 1,
+                                         line=dict(color=color, dash=dashes[(layer - 1) % len(dashes)])),
+                              row=1, col=column)
+    fig.update_xaxes(title_text="step")
+    fig.update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25),
+                      uirevision="race")
+    return fig
+
+
+def record_refresh() -> float | None:
+    """Seconds between the last redraws of the live view, as measured here (None before two)."""
+    times = st.session_state.setdefault(REFRESH_TIMES, [])
+    times.append(time.monotonic())
+    del times[:-21]
+    return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else None
+
+
+def live_view(polling: bool) -> None:
+    full_run = st.session_state.pop(FULL_RUN, False)
+    jobs = race_jobs()
+    progresses = [runs.progress_tables(job.snapshot()) for job in jobs]
+    columns = st.columns(len(jobs))
+    for index, (job, progress) in enumerate(zip(jobs, progresses)):
+        job_card(columns[index], job, PALETTE[index % len(PALETTE)], progress)
+    st.plotly_chart(loss_and_accuracy_figure(jobs, progresses), key="train_loss_accuracy")
+    params_fig = parameters_figure(jobs, progresses)
+    if params_fig is not None:
+        st.markdown("**Learnable parameters of each layer** (paper Fig. 2b)")
+        st.plotly_chart(params_fig, key="train_parameters")
+    interval = record_refresh() if polling and not full_run else None
+    if interval:
+        st.caption(f"Live view redrawn every {interval:.2f} s (measured over the last redraws).")
+    if polling and not full_run and not any(job.active for job in jobs):
+        st.rerun()  # the race just ended: one full run draws the results below and stops the polling
+
+
+if jobs:
+    st.session_state[FULL_RUN] = True
+    st.fragment(live_view, run_every=REFRESH_SECONDS if racing else None)(racing)
+
+
+# -- results ---------------------------------------------------------------------------------------
+def results(job, color: str) -> None:
+    st.markdown(f"<span style='color:{color};font-size:1.15em'>■</span> **{job.label}** · {job.status}",
+                unsafe_allow_html=True)
+    if job.status == "diverged":
+        st.warning(f"{job.label} diverged: {job.message}. Try a smaller learning rate.")
+    elif job.status == "failed":
+        st.error(f"{job.label} failed: {job.message}")
+    elif job.status == "stopped":
+        st.info(f"{job.label}: {job.message}.")
+    result = job.result
+    save, download_checkpoint, download_csv = st.columns(3)
+    download_csv.download_button("Metrics (CSV)", data=lambda: runs.metrics_csv(job.snapshot()),
+                                 file_name=f"{job.config.activation}_metrics.csv", mime="text/csv",
+                                 key=f"csv_{job.id}", on_click="ignore", icon="📄")
+    if result is None or result.steps == 0 or job.status == "diverged":
+        return
+    saved = st.session_state.setdefault(SAVED, {})
+    if save.button("Save to runs/", key=f"save_{job.id}", icon="💾", disabled=job.id in saved):
+        with user_errors("Could not save the checkpoint"):
+            saved[job.id] = str(runs.save_run_checkpoint(result, label=job.label))
+    if job.id in saved:
+        save.caption(f"Saved as `{saved[job.id]}`: the Explore and Feature maps pages list it.")
+    download_checkpoint.download_button("Checkpoint (.pt)", data=lambda: runs.run_checkpoint_bytes(result, job.label),
+                                        file_name=runs.checkpoint_filename(result), mime="application/octet-stream",
+                                        key=f"ckpt_{job.id}", on_click="ignore", icon="⬇️")
+    info = activation_info(job.config.activation)
+    if info.learnable and info.elementwise:
+        with user_errors("Could not draw the learned curves"):
+            x = explore.grid(4.0)
+            layers = explore.learned_layer_curves(result.model, x)
+            initial = explore.initial_curve(job.config.activation, job.config.activation_params, x)
+            st.plotly_chart(charts.layer_curves_figure(x, layers, initial), key=f"learned_{job.id}")
+
+
+if jobs and not racing:
+    st.subheader("Results")
+    st.caption("Learned curve of each layer over the initial one (dashed), as in the paper's Fig. 2c.")
+    for index, job in enumerate(jobs):
+        with st.container(border=True):
+            results(job, PALETTE[index % len(PALETTE)])

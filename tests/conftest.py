@@ -1,0 +1,23 @@
+"""Shared fixtures. Tests use the real MNIST: $ARELU_DATA_DIR, else ../shared/data beside the repo."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
+os.environ.setdefault("ARELU_DATA_DIR", str(DEFAULT_DATA_DIR))
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> str:
+    path = os.environ["ARELU_DATA_DIR"]
+    from arelu_core.data import mnist_available
+    if not mnist_available(path):
+        pytest.fail(f"the real MNIST is needed for this test; set ARELU_DATA_DIR (looked in {path})")
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

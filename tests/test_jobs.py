@@ -1,0 +1,170 @@
+"""JobManager: real short trainings in background threads, queueing, stop, owner isolation, divergence,
+failures as statuses (never exceptions), pruning; and the run helpers the Train live page uses."""
+import pytest
+
+from arelu_core.checkpoint import load_checkpoint
+from arelu_core.errors import ConfigError
+from arelu_core.jobs import JobManager, max_running_from_env
+from arelu_core.runs import (find_checkpoints, live_report_intervals, metrics_frame, progress_tables,
+                             run_checkpoint_bytes, save_run_checkpoint)
+from arelu_core.trainer import TrainConfig
+
+WAIT = 240  # seconds; generous because the test machine is shared
+
+
+def quick(activation="arelu", **overrides) -> TrainConfig:
+    settings = dict(activation=activation, train_subset=512, test_subset=500, batch_size=128, lr=1e-2,
+                    live_eval_every=2, live_eval_size=200, params_every=1, device="cpu")
+    return TrainConfig(**{**settings, **overrides})
+
+
+def long(activation="relu") -> TrainConfig:
+    """Long enough that it is certainly still running when the test looks (it gets stopped)."""
+    return quick(activation, train_subset=None, epochs=20, live_eval_every=0)
+
+
+def wait_for_steps(job, steps=1):
+    import time
+    deadline = time.monotonic() + WAIT
+    while sum(e["kind"] == "step" for e in job.snapshot()) < steps:
+        assert job.active, job.message
+        assert time.monotonic() < deadline, "the training never made a step"
+        time.sleep(0.05)
+
+
+def test_short_training_finishes_with_events_and_result(data_dir):
+    manager = JobManager(max_running=2)
+    job = manager.submit("alice", quick())
+    assert manager.wait([job], WAIT)
+    assert job.status == "finished", job.message
+    kinds = [event["kind"] for event in job.snapshot()]
+    assert kinds.count("step") == 4 and kinds.count("epoch") == 1 and kinds[-1] == "end"
+    assert "live_eval" in kinds and "params" in kinds
+    assert all("time" in event for event in job.snapshot())
+    assert job.result.steps == 4 and job.result.test_accuracy is not None
+    progress = progress_tables(job.snapshot())
+    assert len(progress.steps) == 4 and len(progress.epochs) == 1
+    assert set(progress.params["param"]) == {"alpha", "beta"} and set(progress.params["layer"]) == {1, 2, 3}
+    table = metrics_frame(job.snapshot())
+    assert {"loss", "live_accuracy", "test_accuracy", "layer1_alpha", "layer3_beta"} <= set(table.columns)
+
+
+def test_queue_is_fifo_with_positions_and_a_queued_job_can_be_stopped(data_dir):
+    manager = JobManager(max_running=1)
+    first = manager.submit("alice", long())
+    second = manager.submit("alice", quick("relu"))
+    third = manager.submit("bob", quick("arelu"))
+    assert first.status == "running" and manager.running_count() == 1
+    assert (second.status, manager.queue_position(second)) == ("queued", 1)
+    assert (third.status, manager.queue_position(third)) == ("queued", 2)
+    assert manager.stop("alice", second.id)
+    assert second.status == "stopped" and second.result is None and manager.queue_position(third) == 1
+    wait_for_steps(first)
+    manager.stop("alice", first.id)
+    assert manager.wait([first, third], WAIT)
+    assert first.status == "stopped" and third.status == "finished", third.message
+    assert third.started_at >= first.finished_at  # it only started once the slot was free
+
+
+def test_stop_is_cooperative_and_keeps_the_partial_result(data_dir):
+    manager = JobManager(max_running=2)
+    job = manager.submit("alice", long("arelu"))
+    wait_for_steps(job, 2)
+    assert manager.stop("alice", job.id)
+    assert manager.wait([job], WAIT)
+    assert job.status == "stopped" and "stopped" in job.message
+    assert job.result is not None and job.result.steps >= 2
+    assert not manager.stop("alice", job.id)  # already done: nothing to stop
+
+
+def test_owners_never_see_each_others_jobs(data_dir):
+    manager = JobManager(max_running=2)
+    mine = manager.submit("alice", quick())
+    theirs = manager.submit("bob", quick("relu"))
+    assert manager.jobs("alice") == [mine] and manager.jobs("bob") == [theirs]
+    assert manager.get("alice", theirs.id) is None and manager.get("bob", theirs.id) is theirs
+    assert not manager.stop("alice", theirs.id)
+    assert manager.wait([mine, theirs], WAIT)
+    assert theirs.status == "finished"
+    assert manager.jobs("carol") == []
+
+
+def test_diverging_training_is_a_status_with_a_message(data_dir):
+    manager = JobManager(max_running=1)
+    job = manager.submit("alice", quick(lr=1e3))
+    assert manager.wait([job], WAIT)
+    assert job.status == "diverged"
+    assert "loss became" in job.message and "learning rate" in job.message
+
+
+def test_missing_data_fails_the_job_with_the_library_message(tmp_path, monkeypatch):
+    # An empty folder and no way out: no exception escapes the thread, the job says what is missing.
+    monkeypatch.setattr("arelu_core.data.download_mnist", lambda *a, **k: (_ for _ in ()).throw(OSError("offline")))
+    manager = JobManager(max_running=1)
+    job = manager.submit("alice", quick(data_dir=str(tmp_path)))
+    assert manager.wait([job], WAIT)
+    assert job.status == "failed" and "MNIST not found" in job.message and "\n" not in job.message
+
+
+def test_bad_config_is_refused_at_submit():
+    manager = JobManager(max_running=1)
+    with pytest.raises(ConfigError):
+        manager.submit("alice", quick("no-such-activation"))
+    with pytest.raises(ConfigError):
+        manager.submit("alice", quick(lr=-1))
+    assert manager.jobs("alice") == []
+
+
+def test_finished_jobs_are_pruned_oldest_first(data_dir):
+    manager = JobManager(max_running=1, keep_finished=3, keep_finished_per_owner=2)
+    alice = [manager.submit("alice", quick("relu", train_subset=128)) for _ in range(3)]
+    bob = [manager.submit("bob", quick("relu", train_subset=128)) for _ in range(2)]
+    assert manager.wait(alice + bob, WAIT)
+    # alice's first went when her third finished (2 per owner); her second when bob's last made 4 (3 in all).
+    assert manager.jobs("alice") == alice[2:]
+    assert manager.jobs("bob") == bob
+
+
+def test_max_running_from_env(monkeypatch):
+    monkeypatch.delenv("ARELU_MAX_JOBS", raising=False)
+    assert max_running_from_env() == 2
+    monkeypatch.setenv("ARELU_MAX_JOBS", "3")
+    assert JobManager().max_running == 3
+    monkeypatch.setenv("ARELU_MAX_JOBS", "zero")
+    with pytest.raises(ConfigError):
+        JobManager()
+
+
+def test_finished_run_saves_a_loadable_checkpoint(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARELU_RUNS_DIR", str(tmp_path / "runs"))
+    manager = JobManager(max_running=1)
+    job = manager.submit("alice", quick(activation_params={"alpha": 0.25, "beta": 1.0}))
+    assert manager.wait([job], WAIT)
+    path = save_run_checkpoint(job.result, label="AReLU")
+    assert path.parent == tmp_path / "runs" and path.suffix == ".pt"
+    model, meta = load_checkpoint(path)
+    assert meta["activation_params"] == {"alpha": 0.25, "beta": 1.0}
+    assert meta["status"] == "finished" and meta["train_config"]["train_subset"] == 512
+    assert model.activation_parameters() == job.result.model.activation_parameters()
+    assert run_checkpoint_bytes(job.result)[:2] == b"PK"  # torch's zip format
+    entries = find_checkpoints(models_dir=tmp_path / "no-models")
+    assert [(e.path, e.source) for e in entries] == [(path, "saved")]
+
+
+def test_checkpoint_listing_reads_the_manifest_and_survives_a_bad_one(tmp_path):
+    models, saved = tmp_path / "models", tmp_path / "runs"
+    models.mkdir()
+    for name in ("b.pt", "a.pt", "extra.pt"):
+        (models / name).write_bytes(b"")
+    (models / "manifest.json").write_text('{"models": [{"file": "b.pt", "title": "B model"}, {"file": "gone.pt"},'
+                                          ' {"file": "a.pt", "description": "first"}]}')
+    entries = find_checkpoints(models, saved)
+    assert [(e.title, e.source) for e in entries] == [("B model", "shipped"), ("a", "shipped"), ("extra", "shipped")]
+    (models / "manifest.json").write_text("{not json")
+    assert [e.title for e in find_checkpoints(models, saved)] == ["a", "b", "extra"]
+
+
+def test_live_report_intervals_suit_demos_and_full_epochs():
+    assert live_report_intervals(512, 128) == (1, 1)           # 4 steps: report every step
+    assert live_report_intervals(None, 128) == (46, 9)         # 469 steps: ~10 checks, ~50 samples
+    assert live_report_intervals(None, 32) == (50, 10)
