@@ -24,8 +24,8 @@ from torch import nn
 from .activations import activation_info, create_activation
 from .errors import ConfigError
 
-INPUTS = {"gaussian": "Gaussian noise N(0, 1)", "mnist": "MNIST test digits (pixels in [0, 1])"}
-INITS = {"pytorch": "PyTorch default (uniform, ±1/√fan_in)", "kaiming": "Kaiming normal (He: std √(2/fan_in))"}
+INPUTS = {"gaussian": "Gaussian noise", "mnist": "MNIST digits"}       # N(0, 1) of width `width`; test digits, pixels in [0, 1]
+INITS = {"pytorch": "PyTorch default", "kaiming": "Kaiming (He)"}      # uniform ±1/√fan_in; normal, std √(2/fan_in)
 MAX_DEPTH = 50
 CLASSES = 10
 

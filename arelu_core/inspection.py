@@ -12,6 +12,7 @@ Anything that is not a usable picture of a digit is a ConfigError with a one-lin
 from __future__ import annotations
 
 import io
+import sys
 import threading
 import warnings
 from dataclasses import dataclass
@@ -23,15 +24,49 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import ConfigError
+from .errors import ConfigError, DataUnavailableError
 
 MAX_FILE_BYTES = 20 * 1024 * 1024     # an upload larger than this is refused before decoding
 MAX_PIXELS = 25_000_000               # ~5000x5000; lower than PIL's own bomb limit on purpose
 BOX = 20                              # MNIST fits each digit into 20x20 ...
 SIZE = 28                             # ... and centres it in 28x28
 FEATURE_SIZES = (12, 4, 1)            # spatial size of each block's maps in MNIST-Conv
-_NOISE_FLOOR = 0.05                   # stretched intensities below this are background (JPEG noise)
+GALLERY_PATH = Path(__file__).resolve().parents[1] / "assets" / "mnist_test_sample.npz"
+_NOISE_FLOOR = 0.05                   # stretched intensities below this are background, at least
 _MIN_CONTRAST = 0.08                  # less difference between ink and background: a blank image
+UPLOAD_FORMATS = ("PNG", "JPEG", "MPO", "GIF", "BMP", "DIB", "WEBP", "TIFF", "PPM", "ICO", "TGA", "PCX", "QOI")
+
+
+# --------------------------------------------------------------------------- the offline gallery
+
+@dataclass
+class Gallery:
+    images: np.ndarray     # uint8 [N, 28, 28], MNIST test digits as stored (ink bright on black)
+    labels: np.ndarray     # uint8 [N]
+    indices: np.ndarray    # int [N], position of each digit in the 10 000-digit MNIST test set
+
+    def __len__(self):
+        return len(self.labels)
+
+    def of_class(self, digit_class: int) -> np.ndarray:
+        """Gallery positions holding that class, in test-set order."""
+        return np.flatnonzero(self.labels == digit_class)
+
+
+def load_gallery(path: str | Path | None = None) -> Gallery:
+    """The shipped sample of real MNIST test digits (scripts/make_digit_sample.py writes it)."""
+    path = Path(path) if path else GALLERY_PATH
+    try:
+        with np.load(path) as data:
+            gallery = Gallery(data["images"], data["labels"], data["indices"])
+    except FileNotFoundError:
+        raise DataUnavailableError(f"digit gallery {path} is missing; run scripts/make_digit_sample.py") from None
+    except Exception as exc:
+        raise DataUnavailableError(f"digit gallery {path} is unreadable ({type(exc).__name__}); "
+                                   f"run scripts/make_digit_sample.py") from None
+    if gallery.images.shape[1:] != (SIZE, SIZE) or len(gallery.labels) != len(gallery.images):
+        raise DataUnavailableError(f"digit gallery {path} does not hold 28x28 digits with labels")
+    return gallery
 
 
 # --------------------------------------------------------------------------- preprocessing
@@ -59,13 +94,17 @@ def _to_gray(source, max_pixels: int) -> np.ndarray:
         return _pil_to_gray(source, max_pixels)
     if isinstance(source, (str, Path)):
         try:
-            source = Path(source).read_bytes()
+            with open(source, "rb") as f:           # capped: a huge file (or /dev/zero) is not read whole
+                source = f.read(MAX_FILE_BYTES + 1)
         except OSError as exc:
             raise ConfigError(f"cannot read image file {source}: {exc.strerror or exc}") from None
     if hasattr(source, "read"):
-        if hasattr(source, "seek"):
-            source.seek(0)
-        source = source.read(MAX_FILE_BYTES + 1)
+        try:
+            if hasattr(source, "seek"):
+                source.seek(0)
+            source = source.read(MAX_FILE_BYTES + 1)
+        except (OSError, ValueError) as exc:    # a vanished upload, a closed file
+            raise ConfigError(f"cannot read the image file ({exc})") from None
     if not isinstance(source, (bytes, bytearray, memoryview)):
         raise ConfigError(f"cannot use a {type(source).__name__} as an image; give image bytes or an array")
     return _bytes_to_gray(bytes(source), max_pixels)
@@ -82,7 +121,10 @@ def _bytes_to_gray(data: bytes, max_pixels: int) -> np.ndarray:
         with warnings.catch_warnings():
             # We enforce a stricter limit ourselves below; PIL's warning would only be noise.
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))   # lazy: reads the header, not the pixels
+            # lazy: reads the header, not the pixels. Only plain raster formats: PIL would hand an EPS
+            # (whatever its file name says) to Ghostscript, a program with a long record of exploits.
+            Image.init()                         # registers every plugin, so that MPO etc. are known
+            img = Image.open(io.BytesIO(data), formats=[f for f in UPLOAD_FORMATS if f in Image.OPEN])
         with img:
             _check_pixels(*img.size, limit)      # before any pixel is decoded
             img.seek(0)                          # animations: the first frame
@@ -157,24 +199,40 @@ def _array_to_gray(arr: np.ndarray, max_pixels: int) -> np.ndarray:
 
 
 def _ink_on_black(gray: np.ndarray) -> np.ndarray:
-    """Bright ink on a black background, contrast stretched to [0, 1]."""
+    """Bright ink on a black background, contrast stretched to [0, 1], background noise zeroed."""
     border = np.concatenate([gray[0], gray[-1], gray[:, 0], gray[:, -1]])
     background = float(np.median(border))
     if background > 0.5:                     # dark ink on light paper: MNIST wants the opposite
-        gray, background = 1.0 - gray, 1.0 - background
+        gray, border, background = 1.0 - gray, 1.0 - border, 1.0 - background
+    # Paper texture, sensor and JPEG noise on the border: a robust sigma (MAD), so strokes that
+    # touch the edge do not count as noise
+    noise = 1.4826 * float(np.median(np.abs(border - background)))
     contrast = float(gray.max()) - background
-    if contrast < _MIN_CONTRAST:
+    if contrast < max(_MIN_CONTRAST, 4 * noise):
         raise ConfigError("the image is blank: no digit strokes stand out from the background")
     ink = np.clip((gray - background) / contrast, 0.0, 1.0)
-    ink[ink < _NOISE_FLOOR] = 0.0
+    # Zero what is no brighter than the noise, or it would stretch the crop to the whole picture
+    ink[ink < min(max(_NOISE_FLOOR, 3 * noise / contrast), 0.35)] = 0.0
     return ink
+
+
+def _crop_to_ink(ink: np.ndarray) -> np.ndarray:
+    """The strokes' bounding box: found on the strong pixels (so a stray speck far away does not
+    count), then grown by a small margin to take back the faint anti-aliased edge."""
+    strong = ink >= 0.5
+    rows, cols = np.flatnonzero(strong.any(axis=1)), np.flatnonzero(strong.any(axis=0))
+    margin = 2 + max(ink.shape) // 50
+    top, bottom = max(rows[0] - margin, 0), min(rows[-1] + margin + 1, ink.shape[0])
+    left, right = max(cols[0] - margin, 0), min(cols[-1] + margin + 1, ink.shape[1])
+    ink = ink[top:bottom, left:right]
+    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
+    return ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
 
 
 def _mnist_layout(ink: np.ndarray) -> np.ndarray:
     """Crop to the ink, fit into 20x20 keeping the aspect ratio, centre by mass in 28x28."""
     from PIL import Image
-    rows, cols = np.flatnonzero(ink.any(axis=1)), np.flatnonzero(ink.any(axis=0))
-    ink = ink[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    ink = _crop_to_ink(ink)
     h, w = ink.shape
     if max(h, w) != BOX:
         scale = BOX / max(h, w)
@@ -229,8 +287,7 @@ def inspect_digit(model: nn.Module, digit) -> DigitInspection:
 def _cam_classes() -> dict:
     import pytorch_grad_cam as pgc
     return {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus, "xgradcam": pgc.XGradCAM,
-            "hirescam": pgc.HiResCAM, "layercam": pgc.LayerCAM, "eigencam": pgc.EigenCAM,
-            "scorecam": _batched_score_cam()}
+            "hirescam": pgc.HiResCAM, "layercam": pgc.LayerCAM, **_patched_cams()}
 
 
 # key -> label shown in the UI; ScoreCAM runs one forward pass per channel, so it is the slow one
@@ -268,12 +325,16 @@ class _Logits(nn.Module):
 
 
 @lru_cache(maxsize=1)
-def _batched_score_cam():
-    """pytorch_grad_cam's ScoreCAM with every masked input in one batch and no tqdm bar on stderr.
+def _patched_cams() -> dict:
+    """Two pytorch_grad_cam methods adjusted for one small digit on a CPU.
 
     Defined lazily: importing pytorch_grad_cam takes seconds, which pages that never draw a CAM skip.
+    - ScoreCAM: every masked input in one batch, and no tqdm progress bar written to stderr.
+    - EigenCAM: the same first-principal-component projection, but a thin SVD in torch (numpy's full
+      SVD on a busy 2-core CPU took 18 ms per map), and the component's arbitrary sign is chosen so
+      that the map follows the activations rather than their complement.
     """
-    from pytorch_grad_cam import ScoreCAM
+    from pytorch_grad_cam import EigenCAM, ScoreCAM
 
     class BatchedScoreCAM(ScoreCAM):
         def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
@@ -289,7 +350,22 @@ def _batched_score_cam():
                     weights.append(torch.softmax(scores, dim=-1))
                 return torch.stack(weights).cpu().numpy()
 
-    return BatchedScoreCAM
+    class OrientedEigenCAM(EigenCAM):
+        def get_cam_image(self, input_tensor, target_layer, target_category, activations, grads, eigen_smooth):
+            maps = []
+            for act in torch.from_numpy(np.nan_to_num(activations)):            # [C, H, W]
+                flat = act.flatten(1).T                                          # [H*W, C]
+                centred = flat - flat.mean(0)
+                if centred.abs().max() == 0:                                     # 1x1 maps, constant maps
+                    maps.append(torch.zeros(act.shape[1:]))
+                    continue
+                projection = centred @ torch.linalg.svd(centred, full_matrices=False).Vh[0]
+                if torch.dot(projection, flat.sum(1) - flat.sum(1).mean()) < 0:
+                    projection = -projection
+                maps.append(projection.reshape(act.shape[1:]))
+            return torch.stack(maps).numpy().astype(np.float32)
+
+    return {"scorecam": BatchedScoreCAM, "eigencam": OrientedEigenCAM}
 
 
 def compute_cam(model: nn.Module, digit, block_index: int, stage: str = "post", method: str = "gradcam",
@@ -396,16 +472,25 @@ def _device(model: nn.Module) -> torch.device:
 
 
 class _one_thread:
-    """One intra-op thread for the duration: for a single 28x28 digit the ops take microseconds,
-    and on a busy 2-core CPU OpenMP's thread synchronisation made each conv ~200x slower (15 ms vs
-    0.07 ms). With torch's OpenMP backend the setting is per calling thread, so a training running
-    in another thread keeps its threads; we restore ours afterwards."""
+    """One thread for torch's and Numba's parallel regions for the duration.
+
+    For a single 28x28 digit every op takes microseconds, and waking thread pools costs far more:
+    on a busy 2-core CPU a conv took 15 ms with 2 OpenMP threads against 0.07 ms with one, and a
+    Numba-parallel AReLU kernel 11 ms against 0.002 ms. Both settings are per calling thread (torch's
+    OpenMP backend, Numba's thread masking), so a training in another thread keeps its threads.
+    """
     def __enter__(self):
-        self.before = torch.get_num_threads()
+        self.torch_threads = torch.get_num_threads()
         torch.set_num_threads(1)
+        self.numba = sys.modules.get("numba")          # only when the AReLU kernels loaded it
+        if self.numba is not None:
+            self.numba_threads = self.numba.get_num_threads()
+            self.numba.set_num_threads(1)
 
     def __exit__(self, *exc):
-        torch.set_num_threads(self.before)
+        torch.set_num_threads(self.torch_threads)
+        if self.numba is not None:
+            self.numba.set_num_threads(self.numba_threads)
 
 
 class _eval_mode:

@@ -6,11 +6,19 @@ an owner only ever sees its own jobs. The trainer's callback appends progress ev
 `stop()` is cooperative (the trainer polls `should_stop` every step). Finished jobs are pruned,
 oldest first, so a long-running server keeps bounded memory.
 
+Owners that vanish (a browser tab closed mid-training) are reaped when the manager has an
+`owner_timeout`: an owner counts as present while `is_owner_alive(owner)` says so (the app asks
+Streamlit whether the session is still connected) or while it was seen (`touch`, `submit`, `jobs`,
+`get`) within the timeout. Once gone, its queued jobs are dropped, its running ones stop after their
+current step (status "stopped", message "cancelled ...: its session ended") and its finished jobs
+are forgotten, so no thread or model outlives the session for long.
+
     manager = JobManager()
     job = manager.submit("session-1", TrainConfig(activation="arelu", train_subset=512))
     manager.jobs("session-1")   -> [job]          job.status: queued/running/finished/stopped/diverged/failed
     job.snapshot()              -> copy of the events so far
     manager.stop("session-1", job.id)
+    JobManager(owner_timeout=120, is_owner_alive=lambda owner: ...)   # reap vanished owners
 """
 from __future__ import annotations
 
@@ -20,12 +28,16 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from .errors import AReLULabError, ConfigError
 from .trainer import TrainConfig, TrainResult, train
 
 ENV_MAX_JOBS = "ARELU_MAX_JOBS"
 DEFAULT_MAX_RUNNING = 2
+ENV_OWNER_TIMEOUT = "ARELU_SESSION_TIMEOUT"
+DEFAULT_OWNER_TIMEOUT = 120.0   # seconds; Streamlit keeps a disconnected session for reconnects as long
+LIVENESS_CHECK_SECONDS = 1.0    # a running job asks whether its owner is still there at most this often
 ACTIVE = ("queued", "running")
 DONE = ("finished", "stopped", "diverged", "failed")
 
@@ -45,6 +57,8 @@ class Job:
     events: list[dict] = field(default_factory=list)
     _stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _abandoned: bool = field(default=False, repr=False)      # its owner vanished: cancelled, not stopped
+    _liveness_checked: float = field(default=0.0, repr=False)
 
     @property
     def active(self) -> bool:
@@ -68,7 +82,8 @@ class Job:
 
 class JobManager:
     def __init__(self, max_running: int | None = None, keep_finished: int = 48,
-                 keep_finished_per_owner: int = 12):
+                 keep_finished_per_owner: int = 12, owner_timeout: float | None = None,
+                 is_owner_alive: Callable[[str], bool] | None = None):
         self.max_running = max_running if max_running is not None else max_running_from_env()
         if self.max_running < 1:
             raise ConfigError(f"at least one training must be allowed to run, got {self.max_running}")
@@ -78,12 +93,17 @@ class JobManager:
         self._queue: deque[Job] = deque()
         self._running: set[str] = set()
         self._lock = threading.RLock()
+        self.owner_timeout = owner_timeout          # None: owners never expire (scripts, tests, CLI)
+        self.is_owner_alive = is_owner_alive
+        self._last_seen: dict[str, float] = {}
 
     # -- what a session does ------------------------------------------------------------------
     def submit(self, owner: str, config: TrainConfig, label: str | None = None) -> Job:
         """Queue a training; it starts at once when a slot is free. A bad config raises ConfigError here."""
         config = replace(config, activation_params=dict(config.activation_params)).validate()
         job = Job(id=uuid.uuid4().hex[:12], owner=str(owner), config=config, label=label or config.activation)
+        self.touch(job.owner)
+        self.reap()
         with self._lock:
             self._jobs[job.id] = job
             self._queue.append(job)
@@ -91,11 +111,13 @@ class JobManager:
         return job
 
     def jobs(self, owner: str) -> list[Job]:
+        self.touch(owner)
         with self._lock:
             return [job for job in self._jobs.values() if job.owner == owner]
 
     def get(self, owner: str, job_id: str) -> Job | None:
         """The job, or None when it does not exist, was pruned, or belongs to someone else."""
+        self.touch(owner)
         with self._lock:
             job = self._jobs.get(job_id)
         return job if job is not None and job.owner == owner else None
@@ -120,6 +142,69 @@ class JobManager:
                 return True
         job._stop_requested.set()
         return True
+
+    # -- vanished owners ------------------------------------------------------------------------
+    def touch(self, owner: str) -> None:
+        """The owner is here now (a page run, a poll): its jobs are safe for another owner_timeout."""
+        with self._lock:
+            self._last_seen[str(owner)] = time.monotonic()
+
+    def owner_gone(self, owner: str) -> bool:
+        """True once the owner is neither alive (is_owner_alive) nor seen within owner_timeout."""
+        if self.owner_timeout is None:
+            return False
+        if self.is_owner_alive is not None:
+            try:
+                alive = bool(self.is_owner_alive(owner))
+            except Exception:   # a broken liveness check must never cancel someone's training
+                alive = True
+            if alive:
+                self.touch(owner)
+                return False
+        with self._lock:
+            last_seen = self._last_seen.get(owner)
+        return last_seen is None or time.monotonic() - last_seen > self.owner_timeout
+
+    def reap(self) -> list[str]:
+        """Cancel the queued and running jobs of vanished owners and forget their finished ones.
+        Returns the owners found gone. Called on submit and whenever a job ends; cheap."""
+        if self.owner_timeout is None:
+            return []
+        with self._lock:
+            owners = {job.owner for job in self._jobs.values()}
+        gone = [owner for owner in owners if self.owner_gone(owner)]   # outside the lock: may ask Streamlit
+        if not gone:
+            return []
+        with self._lock:
+            for job in [job for job in self._jobs.values() if job.owner in gone]:
+                if job in self._queue:
+                    self._queue.remove(job)
+                    job._abandoned = True
+                    self._finish(job, "stopped", "cancelled before it started: its session ended")
+                elif job.active:
+                    job._abandoned = True
+                    job._stop_requested.set()       # the thread ends after this step and reaps again
+                if not job.active:
+                    self._jobs.pop(job.id, None)
+            for owner in gone:
+                if not any(job.owner == owner for job in self._jobs.values()):
+                    self._last_seen.pop(owner, None)
+        return gone
+
+    def _should_stop(self, job: Job) -> bool:
+        """The trainer's per-step poll: a stop request, or (at most once a second) a vanished owner."""
+        if job._stop_requested.is_set():
+            return True
+        if self.owner_timeout is None:
+            return False
+        now = time.monotonic()
+        if now - job._liveness_checked < LIVENESS_CHECK_SECONDS:
+            return False
+        job._liveness_checked = now
+        if self.owner_gone(job.owner):
+            job._abandoned = True
+            return True
+        return False
 
     def running_count(self) -> int:
         with self._lock:
@@ -146,8 +231,10 @@ class JobManager:
     def _run(self, job: Job) -> None:
         status, message = "failed", "training ended without a result"
         try:
-            job.result = train(job.config, callback=job._record, should_stop=job._stop_requested.is_set)
+            job.result = train(job.config, callback=job._record, should_stop=lambda: self._should_stop(job))
             status, message = job.result.status, job.result.message
+            if job._abandoned and status == "stopped":
+                message = f"cancelled at step {job.result.steps}: its session ended"
         except AReLULabError as exc:          # missing data, bad checkpoint dir...: the user can fix it
             message = str(exc)
         except Exception as exc:              # a bug or an exhausted device: say what, in one line
@@ -157,6 +244,9 @@ class JobManager:
             with self._lock:
                 self._running.discard(job.id)
                 self._finish(job, status, message)
+            try:
+                self.reap()             # drops this job if its owner is gone, and queued jobs of gone owners
+            finally:
                 self._start_queued()
 
     def _finish(self, job: Job, status: str, message: str) -> None:
@@ -176,6 +266,20 @@ class JobManager:
                     del self._jobs[job.id]
                     per_owner[job.owner] -= 1
                     kept_total -= 1
+
+
+def owner_timeout_from_env(default: float = DEFAULT_OWNER_TIMEOUT) -> float:
+    """Seconds a vanished session's jobs are kept (for a reconnect) before they are cancelled."""
+    raw = os.environ.get(ENV_OWNER_TIMEOUT, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0 or value == float("inf"):
+        raise ConfigError(f"{ENV_OWNER_TIMEOUT} must be a number of seconds >= 0, got {raw!r}")
+    return value
 
 
 def max_running_from_env(default: int = DEFAULT_MAX_RUNNING) -> int:

@@ -147,8 +147,13 @@ def run_checkpoint_bytes(result: TrainResult, label: str | None = None) -> bytes
 class CheckpointEntry:
     path: Path
     title: str
-    source: str              # "shipped" (models/) or "saved" (runs/)
+    source: str                      # "shipped" (models/) or "saved" (runs/)
+    activation: str | None = None    # registry name when the manifest or the file name says it
+    test_accuracy: float | None = None
     description: str = ""
+
+
+SAVED_NAME = re.compile(r"^\d{8}-\d{6}_(?P<activation>[^_]+)_")  # checkpoint_filename's pattern
 
 
 def find_checkpoints(models_dir: str | os.PathLike | None = None,
@@ -162,7 +167,10 @@ def find_checkpoints(models_dir: str | os.PathLike | None = None,
         if path.resolve() not in listed:
             entries.append(CheckpointEntry(path, path.stem, "shipped"))
     saved = sorted(saved_dir.glob("*" + CHECKPOINT_SUFFIX), key=_mtime, reverse=True) if saved_dir.is_dir() else []
-    return entries + [CheckpointEntry(path, path.stem, "saved") for path in saved]
+    for path in saved:
+        match = SAVED_NAME.match(path.name)
+        entries.append(CheckpointEntry(path, path.stem, "saved", match["activation"] if match else None))
+    return entries
 
 
 def _mtime(path: Path) -> float:
@@ -174,23 +182,25 @@ def _mtime(path: Path) -> float:
 
 def _manifest_entries(models_dir: Path) -> list[CheckpointEntry]:
     """Entries of models/manifest.json that name an existing file. A missing or odd manifest is no error:
-    the .pt files are listed anyway. Accepted: a list of entries or {"models"|"checkpoints": [...]},
-    each entry with "file" (or "path"/"filename") and optionally "title"/"name" and "description"."""
+    the .pt files are listed anyway. Accepted: {"models": {name: entry}} (what scripts/make_checkpoints.py
+    writes), {"models": [entry, ...]} or a bare list; an entry has "file" and optionally "title",
+    "activation", "test_accuracy" and "description"."""
     try:
         manifest = json.loads((models_dir / "manifest.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return []
-    if isinstance(manifest, dict):
-        manifest = manifest.get("models", manifest.get("checkpoints", []))
+    items = manifest.get("models", []) if isinstance(manifest, dict) else manifest
+    if isinstance(items, dict):
+        items = [{"title": name, **item} for name, item in items.items() if isinstance(item, dict)]
     entries = []
-    for item in manifest if isinstance(manifest, list) else []:
-        if not isinstance(item, dict):
-            continue
-        file_name = item.get("file") or item.get("path") or item.get("filename")
-        if not isinstance(file_name, str):
+    for item in items if isinstance(items, list) else []:
+        file_name = item.get("file") if isinstance(item, dict) else None
+        if not isinstance(file_name, str) or not (models_dir / file_name).is_file():
             continue
         path = models_dir / file_name
-        if path.is_file():
-            title = str(item.get("title") or item.get("name") or path.stem)
-            entries.append(CheckpointEntry(path, title, "shipped", str(item.get("description") or "")))
+        accuracy = item.get("test_accuracy")
+        entries.append(CheckpointEntry(
+            path, str(item.get("title") or path.stem), "shipped",
+            item["activation"] if isinstance(item.get("activation"), str) else None,
+            float(accuracy) if isinstance(accuracy, (int, float)) else None, str(item.get("description") or "")))
     return entries

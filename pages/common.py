@@ -7,11 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
+from arelu_core.activations import activation_info
 from arelu_core.errors import AReLULabError
 from arelu_core.runs import CheckpointEntry, find_checkpoints
 
 # One palette for every chart, so an activation keeps its colour from page to page.
-PALETTE = ["#d1495b", "#00798c", "#edae49", "#30638e", "#66a182", "#8d96a3", "#6a4c93", "#ef8a62"]
+PALETTE = ["#d1495b", "#00798c", "#edae49", "#6a4c93", "#66a182", "#30638e", "#ef8a62", "#8d96a3"]
 OWNER_KEY = "arelu_owner_id"
 
 
@@ -23,18 +24,36 @@ def device_label() -> str:
     return "CPU (no CUDA GPU found)"
 
 
+_OWNER_SESSIONS: dict[str, str] = {}  # owner id -> Streamlit session id, for the job manager's liveness check
+
+
+def _owner_session_alive(owner: str) -> bool:
+    """Is the browser session that owns these jobs still connected? (No server, as under AppTest: yes.)"""
+    from streamlit import runtime
+    if not runtime.exists():
+        return True
+    session_id = _OWNER_SESSIONS.get(owner)
+    return session_id is not None and runtime.get_instance().is_active_session(session_id)
+
+
 @st.cache_resource(show_spinner=False)
 def get_job_manager():
-    """The process-wide JobManager: every session shares its slots, each sees only its own jobs."""
-    from arelu_core.jobs import JobManager
-    return JobManager()
+    """The process-wide JobManager: every session shares its slots, each sees only its own jobs.
+    A closed tab's trainings are cancelled once its session has been gone for $ARELU_SESSION_TIMEOUT s."""
+    from arelu_core.jobs import JobManager, owner_timeout_from_env
+    return JobManager(owner_timeout=owner_timeout_from_env(), is_owner_alive=_owner_session_alive)
 
 
 def session_owner_id() -> str:
     """A random id for this browser session, the owner of its training jobs."""
     if OWNER_KEY not in st.session_state:
         st.session_state[OWNER_KEY] = uuid.uuid4().hex
-    return st.session_state[OWNER_KEY]
+    owner = st.session_state[OWNER_KEY]
+    from streamlit.runtime.scriptrunner import get_script_run_ctx
+    ctx = get_script_run_ctx()
+    if ctx is not None:
+        _OWNER_SESSIONS[owner] = ctx.session_id
+    return owner
 
 
 @st.cache_resource(show_spinner=False, max_entries=16)
@@ -60,7 +79,24 @@ def list_checkpoints() -> list[CheckpointEntry]:
 
 
 def checkpoint_label(entry: CheckpointEntry) -> str:
-    return f"{entry.title}  ·  {'shipped' if entry.source == 'shipped' else 'saved run'}"
+    """'AReLU · shipped · 97.80%' or '<file name> · saved run'."""
+    parts = [entry.title, "shipped" if entry.source == "shipped" else "saved run"]
+    if entry.source == "shipped" and entry.activation:
+        with contextlib.suppress(AReLULabError):
+            parts[0] = activation_info(entry.activation).name
+    if entry.test_accuracy is not None:
+        parts.append(f"{entry.test_accuracy:.2f}%")
+    return "  ·  ".join(parts)
+
+
+def learnable_first_index(entries: list[CheckpointEntry]) -> int:
+    """The first checkpoint whose activation has a learned curve to show (AReLU's, say), else 0."""
+    for index, entry in enumerate(entries):
+        with contextlib.suppress(AReLULabError):
+            info = activation_info(entry.activation) if entry.activation else None
+            if info is not None and info.learnable and info.elementwise:
+                return index
+    return 0
 
 
 @contextlib.contextmanager

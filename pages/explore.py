@@ -7,7 +7,8 @@ import streamlit as st
 from arelu_core import activation_info, list_activations
 from arelu_core import explore
 from pages import charts
-from pages.common import (PALETTE, checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors)
+from pages.common import (PALETTE, checkpoint_label, learnable_first_index, list_checkpoints,
+                          load_checkpoint_cached, user_errors)
 
 st.title("Explore the function")
 st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; "
@@ -84,7 +85,7 @@ entries = list_checkpoints()
 if not entries:
     st.info("No checkpoint yet. Train one on **Train live** and save it: it appears here.")
 else:
-    entry = st.selectbox("Checkpoint", entries, format_func=checkpoint_label,
+    entry = st.selectbox("Checkpoint", entries, index=learnable_first_index(entries), format_func=checkpoint_label,
                          key="explore_checkpoint")
     with user_errors(f"Could not show {entry.path.name}"):
         model, metadata = load_checkpoint_cached(entry.path)
@@ -104,6 +105,6 @@ else:
             st.dataframe(table, hide_index=True, width="content")
         accuracy = metadata.get("test_accuracy")
         if isinstance(accuracy, (int, float)):
-            st.caption(f"{info.name}, test accuracy {accuracy:.2f}% · {entry.path}")
+            st.caption(f"{info.name}, test accuracy {accuracy:.2f}% · {entry.path.name}")
         else:
-            st.caption(f"{info.name} · {entry.path}")
+            st.caption(f"{info.name} · {entry.path.name}")

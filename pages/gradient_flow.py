@@ -24,10 +24,12 @@ with st.container(border=True):
     width = c1.selectbox("Width", [32, 64, 128, 256], index=2, key="flow_width", persist_state="session")
     batch_size = c2.selectbox("Batch", [64, 256, 1024], index=1, key="flow_batch", persist_state="session")
     inputs = c3.selectbox("Inputs", list(flow.INPUTS), format_func=flow.INPUTS.get, key="flow_inputs",
-                          persist_state="session")
+                          persist_state="session",
+                          help="Gaussian noise N(0, 1) with random labels, or real MNIST test digits (pixels in [0, 1]).")
     init = c4.selectbox("Initialisation", list(flow.INITS), format_func=flow.INITS.get, key="flow_init",
                         persist_state="session",
-                        help="PyTorch's default shrinks the signal at every layer; He's keeps ReLU's variance.")
+                        help="PyTorch's default (uniform ±1/√fan_in) shrinks the signal at every layer; "
+                             "Kaiming/He (normal, std √(2/fan_in)) keeps ReLU's variance, so AReLU's gain makes it grow.")
     seed = int(c5.number_input("Seed", 0, 10_000, 0, key="flow_seed", persist_state="session"))
 
 
@@ -60,7 +62,7 @@ def statistics_figure(table: pd.DataFrame) -> go.Figure:
                                      showlegend=panel == 0, mode="lines",
                                      line=dict(color=PALETTE[index % len(PALETTE)])),
                           row=panel // 2 + 1, col=panel % 2 + 1)
-    fig.update_yaxes(type="log", exponentformat="power", row=1, col=2)
+    fig.update_yaxes(type="log", exponentformat="power", dtick=1, row=1, col=2)  # decades only: no crowded minor labels
     fig.update_yaxes(range=[-0.02, 1.02], row=2)
     fig.update_layout(height=560, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.08))
     return fig

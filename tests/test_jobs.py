@@ -148,7 +148,7 @@ def test_finished_run_saves_a_loadable_checkpoint(data_dir, tmp_path, monkeypatc
     assert model.activation_parameters() == job.result.model.activation_parameters()
     assert run_checkpoint_bytes(job.result)[:2] == b"PK"  # torch's zip format
     entries = find_checkpoints(models_dir=tmp_path / "no-models")
-    assert [(e.path, e.source) for e in entries] == [(path, "saved")]
+    assert [(e.path, e.source, e.activation) for e in entries] == [(path, "saved", "arelu")]
 
 
 def test_checkpoint_listing_reads_the_manifest_and_survives_a_bad_one(tmp_path):
@@ -160,6 +160,11 @@ def test_checkpoint_listing_reads_the_manifest_and_survives_a_bad_one(tmp_path):
                                           ' {"file": "a.pt", "description": "first"}]}')
     entries = find_checkpoints(models, saved)
     assert [(e.title, e.source) for e in entries] == [("B model", "shipped"), ("a", "shipped"), ("extra", "shipped")]
+    # scripts/make_checkpoints.py's form: {"models": {name: entry}}
+    (models / "manifest.json").write_text('{"models": {"arelu": {"file": "a.pt", "activation": "arelu", '
+                                          '"test_accuracy": 97.5}}, "recipe": {}}')
+    first = find_checkpoints(models, saved)[0]
+    assert (first.title, first.activation, first.test_accuracy, first.path.name) == ("arelu", "arelu", 97.5, "a.pt")
     (models / "manifest.json").write_text("{not json")
     assert [e.title for e in find_checkpoints(models, saved)] == ["a", "b", "extra"]
 

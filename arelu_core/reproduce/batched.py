@@ -29,10 +29,11 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ..activations.arelu import ALPHA_MIN, ALPHA_MAX, AReLU
+from ..activations.arelu import AReLU
 from ..activations.elsa import ELSA
 from ..data import MNISTTensors
-from ..network import CHANNELS, KERNELS, MNISTConv
+from ..network import CHANNELS, MNISTConv
+from ._group_kernels import group_sign_scale
 
 
 @dataclass
@@ -60,22 +61,6 @@ class RunSpec:
 
 
 # ---------------------------------------------------------------- per-model activations
-
-def _sign_scale(x, alpha, beta, offset: float):
-    """AReLU (offset 1) / ELSA's L (offset 0) with one (alpha, beta) per model; x: [B, n, C, ...].
-
-    Plain torch ops (the Numba autograd op of activations/arelu.py takes one scalar pair), same
-    maths: C(alpha) on x < 0, offset + sigmoid(beta) on x >= 0, the clamp stopping alpha's gradient.
-    """
-    shape = (1, -1) + (1,) * (x.ndim - 2)
-    # Not alpha.clamp(): its backward compares in double and blocks the gradient at float32(0.01),
-    # where AReLU's own op (float32 comparison) lets it through; Fig. 2 starts exactly there.
-    a = alpha.detach()
-    inside = (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
-    neg = torch.where(inside, alpha, a.clamp(ALPHA_MIN, ALPHA_MAX)).view(shape)
-    pos = (offset + torch.sigmoid(beta)).view(shape)
-    return x * torch.where(x >= 0, pos, neg)
-
 
 class _Segment(nn.Module):
     """n consecutive models sharing one activation type: applies it to their slice [B, n, C, ...]."""
@@ -106,9 +91,9 @@ class _Segment(nn.Module):
         if self.sign_offset is not None:
             out = self.base(x) if self.base is not None else x
             if self.base is None:
-                return _sign_scale(x, self.alpha, self.beta, self.sign_offset)
+                return group_sign_scale(x, self.alpha, self.beta, self.sign_offset)
             attend_to = out if out.shape != x.shape else x   # as ELSA does for Maxout
-            return out + _sign_scale(attend_to, self.alpha, self.beta, 0.0)
+            return out + group_sign_scale(attend_to, self.alpha, self.beta, 0.0)
         if not self.names:
             return self.fixed(x.flatten(1, 2)).unflatten(1, (self.n, -1))  # channel-local: Maxout stays in its slice
         params = dict(zip(self.names, self.stacked))
@@ -208,7 +193,7 @@ def group_accuracy(net: GroupedMNISTConv, images, labels, batch_size: int = 2000
         pred = net(x).argmax(-1)                                    # [B, G]
         correct += (pred == labels[start:start + batch_size, None]).sum(0)
     net.train(was_training)
-    return (100.0 * correct / max(len(images), 1)).tolist()
+    return [100.0 * c / max(len(images), 1) for c in correct.tolist()]
 
 
 # ---------------------------------------------------------------- training

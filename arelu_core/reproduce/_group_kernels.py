@@ -1,0 +1,112 @@
+"""AReLU / ELSA's sign-scaled map for G models at once, each with its own (alpha, beta).
+
+    y = pos[g] * x  (x >= 0),   neg[g] * x  (x < 0),    g = (i // inner) % G for flat index i
+
+(inner: elements of one model's slice in one sample: C*H*W for NCHW, C for channels-last.)
+Like activations/_kernels.py: forward is one pass; backward is one pass writing the input
+gradient and, in float64, the per-model sums of g*x over x<0 and x>=0 that alpha's and beta's
+gradients need. Without Numba (or on CUDA) the same maths runs as torch ops.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..activations.arelu import ALPHA_MAX, ALPHA_MIN
+
+try:
+    import numba
+    HAVE_NUMBA = True
+except Exception:  # pragma: no cover - numba is a requirement; keep the library importable anyway
+    HAVE_NUMBA = False
+
+if HAVE_NUMBA:
+    _flags = dict(parallel=True, cache=True, nogil=True, fastmath={"reassoc"})
+
+    @numba.njit(**_flags)
+    def _forward(x, y, neg, pos, inner, G):
+        for blk in numba.prange(x.size // inner):
+            g = blk % G
+            n, p = neg[g], pos[g]
+            for i in range(blk * inner, (blk + 1) * inner):
+                v = x[i]
+                y[i] = v * (p if v >= 0 else n)
+
+    @numba.njit(**_flags)
+    def _backward(g_out, x, gx, neg, pos, inner, G, partial):
+        # partial[blk] = (sum g*x over x<0, over x>=0) of one block; summed per model afterwards
+        # (a parallel loop cannot reduce into an array safely).
+        for blk in numba.prange(x.size // inner):
+            g = blk % G
+            n, p = neg[g], pos[g]
+            s_neg = 0.0
+            s_pos = 0.0
+            for i in range(blk * inner, (blk + 1) * inner):
+                v = x[i]
+                gi = g_out[i]
+                if v >= 0:
+                    gx[i] = gi * p
+                    s_pos += float(gi) * float(v)
+                else:
+                    gx[i] = gi * n
+                    s_neg += float(gi) * float(v)
+            partial[blk, 0] = s_neg
+            partial[blk, 1] = s_pos
+
+
+def _scales(alpha, beta, offset):
+    neg = alpha.detach().clamp(ALPHA_MIN, ALPHA_MAX)
+    sig = torch.sigmoid(beta.detach())
+    return neg, sig, offset + sig
+
+
+class GroupSignScale(torch.autograd.Function):
+    """x: [B, G, ...] contiguous, alpha/beta: [G]. Gradients as activations/arelu.py's op."""
+
+    @staticmethod
+    def forward(ctx, x, alpha, beta, offset: float):
+        x = x.contiguous()
+        G = alpha.numel()
+        inner = x[0, 0].numel()
+        neg, sig, pos = _scales(alpha, beta, offset)
+        y = torch.empty_like(x)
+        _forward(x.view(-1).numpy(), y.view(-1).numpy(), neg.double().numpy(), pos.double().numpy(), inner, G)
+        ctx.save_for_backward(x, alpha, beta)
+        ctx.offset = offset
+        return y
+
+    @staticmethod
+    def backward(ctx, g_out):
+        x, alpha, beta = ctx.saved_tensors
+        G, inner = alpha.numel(), x[0, 0].numel()
+        neg, sig, pos = _scales(alpha, beta, ctx.offset)
+        g_out = g_out.contiguous()
+        gx = torch.empty_like(x)
+        partial = np.zeros((x.numel() // inner, 2))
+        _backward(g_out.view(-1).numpy(), x.view(-1).numpy(), gx.view(-1).numpy(),
+                  neg.double().numpy(), pos.double().numpy(), inner, G, partial)
+        sums = torch.from_numpy(partial.reshape(-1, G, 2).sum(0)).to(alpha.dtype)   # [G, 2]
+        a = alpha.detach()
+        # The clamp stops alpha's gradient outside [0.01, 0.99] (compared in float32, as AReLU's op does).
+        inside = (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
+        d_alpha = torch.where(inside, sums[:, 0], torch.zeros_like(sums[:, 0]))
+        d_beta = sig * (1 - sig) * sums[:, 1]
+        return gx, d_alpha, d_beta, None
+
+
+def _torch_sign_scale(x, alpha, beta, offset: float):
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    # Not alpha.clamp(): its backward compares in double and blocks the gradient at float32(0.01),
+    # where AReLU's own op (float32 comparison) lets it through; Fig. 2 starts exactly there.
+    a = alpha.detach()
+    inside = (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
+    neg = torch.where(inside, alpha, a.clamp(ALPHA_MIN, ALPHA_MAX)).view(shape)
+    pos = (offset + torch.sigmoid(beta)).view(shape)
+    return x * torch.where(x >= 0, pos, neg)
+
+
+def group_sign_scale(x, alpha, beta, offset: float):
+    """AReLU (offset 1) or ELSA's attention term (offset 0) of G models; x: [B, G, ...]."""
+    if HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        return GroupSignScale.apply(x, alpha, beta, offset)
+    return _torch_sign_scale(x, alpha, beta, offset)

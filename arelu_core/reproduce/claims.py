@@ -1,0 +1,229 @@
+"""The paper's claims, each a sentence plus a function of the results: never a typed-in verdict.
+
+Every claim function takes the summary cells of one experiment and returns
+{"id", "claim", "verdict", "figures", "detail"} with verdict one of SUPPORTED, NOT_SUPPORTED,
+NO_DATA. Table 1 claims are also checked on the paper's own numbers ("paper_verdict"), which
+shows the sentence is a fair reading of the published table.
+"""
+from __future__ import annotations
+
+from statistics import fmean
+
+from .paper import paper_tables
+
+SUPPORTED, NOT_SUPPORTED, NO_DATA = "supported", "not supported", "not enough data"
+ARELU = "arelu"
+ROW_TOLERANCE = 3.0       # points: "AReLU's row within 3 points of the paper on average"
+TABLE_TOLERANCE = 5.0     # points: the whole table, on average
+INIT_SPREAD = 2.0         # points: Fig. 2 "insensitive to initialisation" = final accuracies within this
+
+
+def _result(cid, text, verdict, figures, detail):
+    return {"id": cid, "claim": text, "verdict": verdict, "figures": figures, "detail": detail}
+
+
+def _setting(cells, optimizer, lr) -> dict[str, dict]:
+    """{activation: cell} of one (optimizer, lr), default inits, finished runs only."""
+    return {c["activation"]: c for c in cells if c["optimizer"] == optimizer and abs(c["lr"] - lr) < 1e-12
+            and not c.get("params") and c["mean"] is not None}
+
+
+def paper_cells() -> list[dict]:
+    """The published Table 1 in the shape of summary cells (mean = the paper's number)."""
+    table = paper_tables()["table1"]
+    return [{"activation": row["activation"], "params": {}, "optimizer": col["optimizer"], "lr": col["lr"],
+             "mean": value, "paper": value, "n": 5}
+            for row in table["rows"] for col, value in zip(table["columns"], row["accuracy"]) if value is not None]
+
+
+# ---------------------------------------------------------------- Table 1
+
+def arelu_beats_all(optimizer: str, lr: float):
+    def claim(cells):
+        cid, text = f"t1_best_{optimizer}_{lr:g}", f"AReLU beats every other activation with {optimizer.upper()} at lr {lr:g}"
+        setting = _setting(cells, optimizer, lr)
+        if ARELU not in setting or len(setting) < 2:
+            return _result(cid, text, NO_DATA, {"activations": sorted(setting)},
+                           "needs AReLU and at least one other activation in this setting")
+        others = {a: c["mean"] for a, c in setting.items() if a != ARELU}
+        rival = max(others, key=others.get)
+        ours = setting[ARELU]["mean"]
+        figures = {"arelu": ours, "best_other": rival, "best_other_mean": others[rival],
+                   "margin": round(ours - others[rival], 4), "compared": len(others)}
+        return _result(cid, text, SUPPORTED if ours > others[rival] else NOT_SUPPORTED, figures,
+                       f"AReLU {ours:.2f} vs {rival} {others[rival]:.2f} (margin {ours - others[rival]:+.2f}, "
+                       f"{len(others)} others)")
+    return claim
+
+
+def arelu_best_at_small_lr(cells):
+    cid, text = "t1_best_small_lr", "AReLU is the best activation in every setting with lr <= 1e-3"
+    wins, settings, losses = 0, 0, []
+    for optimizer, lr in sorted({(c["optimizer"], c["lr"]) for c in cells if c["lr"] <= 1e-3 + 1e-15}):
+        setting = _setting(cells, optimizer, lr)
+        if ARELU not in setting or len(setting) < 2:
+            continue
+        settings += 1
+        best_other = max(c["mean"] for a, c in setting.items() if a != ARELU)
+        if setting[ARELU]["mean"] > best_other:
+            wins += 1
+        else:
+            losses.append(f"{optimizer} {lr:g}")
+    if not settings:
+        return _result(cid, text, NO_DATA, {}, "needs AReLU and another activation at some lr <= 1e-3")
+    detail = f"best in {wins} of {settings} settings" + (f" (not at {', '.join(losses)})" if losses else "")
+    return _result(cid, text, SUPPORTED if wins == settings else NOT_SUPPORTED,
+                   {"wins": wins, "settings": settings, "lost": losses}, detail)
+
+
+def arelu_row_matches_paper(cells):
+    cid, text = "t1_arelu_row", f"our AReLU row is within {ROW_TOLERANCE:g} points of the paper's on average"
+    diffs = [c["mean"] - c["paper"] for c in cells
+             if c["activation"] == ARELU and not c.get("params") and c["mean"] is not None and c.get("paper") is not None]
+    if not diffs:
+        return _result(cid, text, NO_DATA, {}, "needs finished AReLU runs of Table 1 settings")
+    mad = fmean(abs(d) for d in diffs)
+    return _result(cid, text, SUPPORTED if mad <= ROW_TOLERANCE else NOT_SUPPORTED,
+                   {"mean_abs_diff": round(mad, 4), "mean_diff": round(fmean(diffs), 4), "cells": len(diffs)},
+                   f"mean |ours - paper| = {mad:.2f} points over {len(diffs)} cells (mean ours - paper {fmean(diffs):+.2f})")
+
+
+def table_matches_paper(cells):
+    cid, text = "t1_table", f"our Table 1 is within {TABLE_TOLERANCE:g} points of the paper's on average"
+    diffs = [c["mean"] - c["paper"] for c in cells if c["mean"] is not None and c.get("paper") is not None]
+    if not diffs:
+        return _result(cid, text, NO_DATA, {}, "needs finished Table 1 runs")
+    mad = fmean(abs(d) for d in diffs)
+    worst = max((c for c in cells if c["mean"] is not None and c.get("paper") is not None),
+                key=lambda c: abs(c["mean"] - c["paper"]))
+    return _result(cid, text, SUPPORTED if mad <= TABLE_TOLERANCE else NOT_SUPPORTED,
+                   {"mean_abs_diff": round(mad, 4), "cells": len(diffs),
+                    "worst": f"{worst['activation']} {worst['optimizer']} {worst['lr']:g}",
+                    "worst_diff": round(worst["mean"] - worst["paper"], 4)},
+                   f"mean |ours - paper| = {mad:.2f} points over {len(diffs)} cells; largest gap "
+                   f"{worst['activation']} {worst['optimizer']} {worst['lr']:g} ({worst['mean'] - worst['paper']:+.2f})")
+
+
+# ---------------------------------------------------------------- Figure 2
+
+def _inits(cells):
+    return [c for c in cells if c["activation"] == ARELU and c["mean"] is not None
+            and {"alpha", "beta"} <= set(c.get("params") or {})]
+
+
+def insensitive_to_init(cells):
+    cid, text = "f2_insensitive", f"AReLU is insensitive to its initialisation (final accuracies within {INIT_SPREAD:g} points)"
+    inits = _inits(cells)
+    if len(inits) < 3:
+        return _result(cid, text, NO_DATA, {"inits": len(inits)}, "needs at least 3 initialisations")
+    lo, hi = min(inits, key=lambda c: c["mean"]), max(inits, key=lambda c: c["mean"])
+    spread = hi["mean"] - lo["mean"]
+    return _result(cid, text, SUPPORTED if spread <= INIT_SPREAD else NOT_SUPPORTED,
+                   {"spread": round(spread, 4), "min": lo["mean"], "max": hi["mean"], "inits": len(inits),
+                    "worst_init": lo["params"], "best_init": hi["params"]},
+                   f"final accuracy {lo['mean']:.2f}..{hi['mean']:.2f} over {len(inits)} inits (spread {spread:.2f})")
+
+
+def larger_beta_faster(cells):
+    cid, text = "f2_beta_faster", "a larger beta converges faster (higher accuracy after the first epoch, same alpha)"
+    by_alpha: dict[float, list[dict]] = {}
+    for c in _inits(cells):
+        if c["curve"]:
+            by_alpha.setdefault(c["params"]["alpha"], []).append(c)
+    pairs, wins, gaps = 0, 0, []
+    for alpha, group in sorted(by_alpha.items()):
+        group.sort(key=lambda c: c["params"]["beta"])
+        for low, high in zip(group, group[1:]):
+            if high["params"]["beta"] > low["params"]["beta"]:
+                pairs += 1
+                gap = high["curve"][0] - low["curve"][0]
+                wins += gap > 0
+                gaps.append(round(gap, 4))
+    if not pairs:
+        return _result(cid, text, NO_DATA, {}, "needs two initialisations with the same alpha and different beta")
+    verdict = SUPPORTED if wins * 2 > pairs and fmean(gaps) > 0 else NOT_SUPPORTED
+    return _result(cid, text, verdict, {"pairs": pairs, "larger_beta_ahead": wins, "epoch1_gaps": gaps},
+                   f"larger beta ahead after epoch 1 in {wins} of {pairs} pairs (mean gap {fmean(gaps):+.2f} points)")
+
+
+def best_alpha(cells):
+    cid, text = "f2_best_alpha", "alpha = 0.25 or 0.75 gives the best final accuracy"
+    inits = _inits(cells)
+    alphas = {c["params"]["alpha"] for c in inits}
+    if len(inits) < 3 or not alphas & {0.25, 0.75} or not alphas - {0.25, 0.75}:
+        return _result(cid, text, NO_DATA, {"inits": len(inits)},
+                       "needs at least 3 initialisations, with alpha 0.25 or 0.75 and some other alpha")
+    best = max(inits, key=lambda c: c["mean"])
+    a = best["params"]["alpha"]
+    return _result(cid, text, SUPPORTED if a in (0.25, 0.75) else NOT_SUPPORTED,
+                   {"best_init": best["params"], "best_mean": best["mean"]},
+                   f"best: alpha={a:g}, beta={best['params']['beta']:g} at {best['mean']:.2f}%")
+
+
+# ---------------------------------------------------------------- Figure 3
+
+def arelu_leads_every_epoch(lr: float):
+    def claim(cells):
+        cid, text = f"f3_leads_sgd_{lr:g}", f"AReLU has the highest accuracy at every epoch with SGD at lr {lr:g}"
+        setting = {a: c for a, c in _setting(cells, "sgd", lr).items() if c["curve"]}
+        if ARELU not in setting or len(setting) < 2:
+            return _result(cid, text, NO_DATA, {}, "needs AReLU and another activation at this lr")
+        epochs = min(len(c["curve"]) for c in setting.values())
+        behind = [e + 1 for e in range(epochs)
+                  if setting[ARELU]["curve"][e] <= max(c["curve"][e] for a, c in setting.items() if a != ARELU)]
+        return _result(cid, text, NOT_SUPPORTED if behind else SUPPORTED,
+                       {"epochs": epochs, "epochs_not_leading": behind, "compared": len(setting) - 1,
+                        "arelu_curve": setting[ARELU]["curve"][:epochs]},
+                       f"AReLU leads at {epochs - len(behind)} of {epochs} epochs against {len(setting) - 1} others")
+    return claim
+
+
+# ---------------------------------------------------------------- Table 4
+
+def _elsa_gains(cells):
+    return [(c, c["mean"] - c["table1_mean"]) for c in cells
+            if c["mean"] is not None and c.get("table1_mean") is not None]
+
+
+def elsa_improves_most(cells):
+    cid, text = "t4_improves", "adding ELSA improves most activations over our Table 1"
+    gains = _elsa_gains(cells)
+    if not gains:
+        return _result(cid, text, NO_DATA, {}, "needs '+elsa' runs and our Table 1 runs of the same settings")
+    better = sum(g > 0 for _, g in gains)
+    return _result(cid, text, SUPPORTED if better * 2 > len(gains) else NOT_SUPPORTED,
+                   {"improved": better, "cells": len(gains), "mean_gain": round(fmean(g for _, g in gains), 4)},
+                   f"better in {better} of {len(gains)} cells (mean gain {fmean(g for _, g in gains):+.2f} points)")
+
+
+def elsa_gain_small_lr(cells):
+    cid, text = "t4_small_lr", "ELSA's gain is largest at small learning rates (lr <= 1e-4 vs >= 1e-3)"
+    gains = _elsa_gains(cells)
+    small = [g for c, g in gains if c["lr"] <= 1e-4 + 1e-15]
+    large = [g for c, g in gains if c["lr"] > 1e-4 + 1e-15]
+    if not small or not large:
+        return _result(cid, text, NO_DATA, {}, "needs compared cells at both lr <= 1e-4 and lr >= 1e-3")
+    s, l = fmean(small), fmean(large)
+    return _result(cid, text, SUPPORTED if s > l else NOT_SUPPORTED,
+                   {"mean_gain_small_lr": round(s, 4), "mean_gain_large_lr": round(l, 4)},
+                   f"mean gain {s:+.2f} points at lr <= 1e-4 vs {l:+.2f} at lr >= 1e-3")
+
+
+CLAIMS = {
+    "table1": [arelu_beats_all("sgd", 1e-3), arelu_beats_all("sgd", 1e-4), arelu_best_at_small_lr,
+               arelu_row_matches_paper, table_matches_paper],
+    "fig2": [insensitive_to_init, larger_beta_faster, best_alpha],
+    "fig3": [arelu_leads_every_epoch(1e-4), arelu_leads_every_epoch(1e-5)],
+    "table4": [elsa_improves_most, elsa_gain_small_lr],
+}
+PAPER_CHECKED = {"t1_best_sgd_0.001", "t1_best_sgd_0.0001", "t1_best_small_lr"}
+
+
+def evaluate_claims(experiment: str, cells: list[dict]) -> list[dict]:
+    claims = [fn(cells) for fn in CLAIMS.get(experiment, [])]
+    if experiment == "table1":
+        published = paper_cells()
+        for claim, fn in zip(claims, CLAIMS["table1"]):
+            if claim["id"] in PAPER_CHECKED:
+                claim["paper_verdict"] = fn(published)["verdict"]
+    return claims

@@ -1,0 +1,72 @@
+"""`arelu reproduce table1|fig2|fig3|table4 [...]`: the paper in one command (hooked in by arelu_core.cli)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from .experiments import EXPERIMENT_NAMES
+
+
+def _split(values, kind=str):
+    """Accept both `--lrs 1e-2 1e-3` and `--lrs 1e-2,1e-3`."""
+    if values is None:
+        return None
+    items = [v for value in values for v in str(value).split(",") if v.strip()]
+    try:
+        return [kind(v) for v in items]
+    except ValueError:
+        from ..errors import ConfigError
+        raise ConfigError(f"not a list of {kind.__name__} values: {' '.join(items)}") from None
+
+
+def register_cli(subparsers) -> argparse.ArgumentParser:
+    p = subparsers.add_parser("reproduce", help="reproduce the paper's Table 1, Fig. 2, Fig. 3 or Table 4 (batched, resumable)",
+                              description="Train the paper's MNIST grids, several models per computation. Finished runs "
+                                          "are appended to <out>/runs.jsonl and skipped when the command is run again.")
+    p.add_argument("experiment", choices=EXPERIMENT_NAMES, help="which table or figure")
+    p.add_argument("--activations", nargs="+", metavar="NAME", help="registry names (default: the paper's)")
+    p.add_argument("--optimizers", nargs="+", metavar="OPT", help="sgd and/or adam")
+    p.add_argument("--lrs", nargs="+", metavar="LR", help="learning rates, e.g. 1e-2 1e-3")
+    p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds, e.g. 0 1 2 3 4")
+    p.add_argument("--epochs", type=int, help="epochs per training (Table 1: 1; Fig. 3 default 5, paper 20)")
+    p.add_argument("--train-subset", type=int, help="train on the first N digits only (quick looks, not the paper's)")
+    p.add_argument("--group-size", type=int, help="models trained together in one computation (default 10)")
+    p.add_argument("--out", help="output folder (default: results/<experiment>)")
+    p.add_argument("--baseline", help="Table 4: our Table 1 results file (default: <out>/../table1/runs.jsonl)")
+    p.add_argument("--data-dir", help="folder holding MNIST/raw (default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
+    p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--json", action="store_true", help="print one JSON object as the last line, no table")
+    p.set_defaults(handler=cmd_reproduce)
+    return p
+
+
+def cmd_reproduce(args) -> dict:
+    from .run import run_experiment
+    from .summary import format_table
+    quiet = args.json
+    started = time.perf_counter()
+
+    def progress(event):
+        if quiet:
+            return
+        if event["kind"] == "group":
+            runs = event["runs"]
+            print(f"[{time.perf_counter() - started:6.0f} s] group {event['index'] + 1}/{event['groups']}: "
+                  f"{runs[0]}{f' .. {runs[-1]}' if len(runs) > 1 else ''} ({len(runs)} runs)", file=sys.stderr, flush=True)
+        elif event["kind"] == "run":
+            r = event["record"]
+            acc = f"{r['accuracy'][-1]:.2f}%" if r["accuracy"] else "-"
+            print(f"    {r['activation']} {r['optimizer']} {r['lr']:g} seed {r['seed']}: {r['status']} {acc}",
+                  file=sys.stderr, flush=True)
+
+    summary = run_experiment(args.experiment, activations=_split(args.activations), optimizers=_split(args.optimizers),
+                             lrs=_split(args.lrs, float), seeds=_split(args.seeds, int), epochs=args.epochs,
+                             train_subset=args.train_subset, device=args.device, out=args.out,
+                             group_size=args.group_size, data_dir=args.data_dir, baseline=args.baseline,
+                             progress=progress)
+    if not quiet:
+        print(format_table(summary))
+        print(f"results: {summary['results_file']} ({summary['skipped']} runs already there, "
+              f"{summary['trained_now']} trained now, {summary['seconds_this_call']:.0f} s)")
+    return summary

@@ -1,0 +1,46 @@
+"""The paper's published numbers (assets/paper_tables.json): data, looked up here, never typed into code."""
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from pathlib import Path
+
+from ..errors import ConfigError
+
+PAPER_FILE = Path(__file__).resolve().parents[2] / "assets" / "paper_tables.json"
+
+
+@lru_cache(maxsize=1)
+def paper_tables() -> dict:
+    try:
+        return json.loads(PAPER_FILE.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the paper's tables {PAPER_FILE} ({exc})") from None
+
+
+def table1_value(activation: str, optimizer: str, lr: float) -> float | None:
+    """Published Table 1 accuracy (%) of one cell, None where the paper has none."""
+    table = paper_tables()["table1"]
+    for row in table["rows"]:
+        if row["activation"] == activation:
+            for col, value in zip(table["columns"], row["accuracy"]):
+                if col["optimizer"] == optimizer and _same_lr(col["lr"], lr):
+                    return value
+    return None
+
+
+def _same_lr(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
+
+
+def paper_activations() -> list[str]:
+    """Table 1's rows, in the paper's order (registry keys)."""
+    return [row["activation"] for row in paper_tables()["table1"]["rows"]]
+
+
+def table1_columns() -> list[tuple[str, float]]:
+    return [(c["optimizer"], c["lr"]) for c in paper_tables()["table1"]["columns"]]
+
+
+def fig2_inits() -> list[dict]:
+    return [dict(init) for init in paper_tables()["fig2"]["inits"]]

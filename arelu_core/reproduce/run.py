@@ -1,0 +1,173 @@
+"""Run an experiment: skip the runs already in its results file, train the rest in batched groups,
+append each group's runs as they finish, and summarise.
+
+    run_experiment("table1", activations=["relu", "arelu"], seeds=[0], out="results/table1")
+"""
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+import uuid
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .. import __version__
+from ..activations import create_activation
+from ..data import load_mnist
+from ..errors import AReLULabError, ConfigError
+from ..trainer import device_label, resolve_device
+from .batched import RunSpec, train_group
+from .experiments import get_experiment
+from .results import RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
+from .summary import summarise
+
+DEFAULT_GROUP_SIZE = 10
+
+
+def default_out(experiment: str) -> Path:
+    return Path("results") / experiment
+
+
+def make_groups(specs: list[RunSpec], group_size: int) -> list[list[RunSpec]]:
+    """Consecutive runs with one schedule (and channel layout) share a group of at most group_size."""
+    groups: list[list[RunSpec]] = []
+    last = None
+    for spec in specs:
+        multiplier = getattr(create_activation(spec.activation, **spec.params), "channel_multiplier", 1)
+        key = (spec.schedule(), multiplier)
+        if key != last or len(groups[-1]) >= group_size:
+            groups.append([])
+            last = key
+        groups[-1].append(spec)
+    return groups
+
+
+def make_record(experiment: str, spec: RunSpec, outcome: dict, group_id: str, group_size: int, device: str) -> dict:
+    from .results import FORMAT, FORMAT_VERSION
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "key": spec.key(),
+            "activation": spec.activation, "params": spec.params, "optimizer": spec.optimizer, "lr": spec.lr,
+            "seed": spec.seed, "epochs": spec.epochs, "batch_size": spec.batch_size,
+            "train_subset": spec.train_subset, "status": outcome["status"], "message": outcome["message"],
+            "accuracy": outcome["accuracy"], "activation_parameters": outcome["activation_parameters"],
+            "params_trace": outcome["params_trace"], "steps": outcome["steps"],
+            "wall_seconds": round(outcome["wall_seconds"], 3), "group_id": group_id, "group_size": group_size,
+            "seconds_per_run": round(outcome["wall_seconds"] / group_size, 3), "device": device,
+            "library_version": __version__, "torch_version": torch.__version__, "finished_at": now_iso()}
+
+
+def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=None, seeds=None, epochs=None,
+                   train_subset: int | None = None, device: str = "auto", out=None, group_size: int | None = None,
+                   data_dir=None, baseline=None, progress: Callable[[dict], None] | None = None,
+                   should_stop: Callable[[], bool] | None = None) -> dict:
+    """Train what is missing, return the summary (cells, claims, seconds) plus bookkeeping.
+
+    progress(event) gets {"kind": "group", "index", "groups", "runs"}, {"kind": "step", "step", "total"}
+    and {"kind": "run", "record"}. Each group's runs are appended (fsynced) before the next group
+    starts, so an interrupt, an exception from `progress` or should_stop() loses no finished run.
+    """
+    started = time.perf_counter()
+    spec = get_experiment(experiment)
+    emit = progress or (lambda event: None)
+    runs = spec.runs(activations, optimizers, lrs, seeds, epochs, train_subset)
+    group_size = DEFAULT_GROUP_SIZE if group_size is None else group_size
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ConfigError(f"group size must be a positive integer, got {group_size!r}")
+    out = Path(out) if out else default_out(spec.name)
+    results = ResultsFile(out / RESULTS_NAME, spec.name)
+    done = {r["key"] for r in results.read()}          # ResultsFileError before any training
+    todo = [r for r in runs if r.key() not in done]
+    groups = make_groups(todo, group_size)
+    trained = 0
+    if groups:
+        torch_device = resolve_device(device)
+        label = device_label(torch_device)
+        train_data = load_mnist(True, data_dir, torch_device)
+        test_data = load_mnist(False, data_dir, torch_device)
+        for index, group in enumerate(groups):
+            if should_stop and should_stop():
+                break
+            emit({"kind": "group", "index": index, "groups": len(groups),
+                  "runs": [f"{s.activation} {s.optimizer} {s.lr:g} seed {s.seed}" for s in group]})
+            outcomes = train_group(group, train_data, test_data, torch_device, params_every=spec.params_every,
+                                   progress=lambda step, total: emit({"kind": "step", "step": step, "total": total}),
+                                   should_stop=should_stop)
+            group_id = uuid.uuid4().hex[:12]
+            records = [make_record(spec.name, s, o, group_id, len(group), label)
+                       for s, o in zip(group, outcomes) if o["status"] != "stopped"]
+            results.append(records)      # durable before anyone hears of them
+            trained += len(records)
+            for record in records:
+                emit({"kind": "run", "record": record})
+    wanted = {r.key() for r in runs}
+    records = [r for r in results.read() if r["key"] in wanted]
+    summary = summarise(spec.name, records, _baseline(spec.name, out, baseline))
+    summary.update({"title": spec.title, "note": spec.note, "results_file": str(results.path),
+                    "requested": len(runs), "finished": len(records), "skipped": len(runs) - len(todo),
+                    "trained_now": trained, "seconds_this_call": round(time.perf_counter() - started, 1),
+                    "status": "finished" if len(records) == len(runs) else "partial"})
+    write_json_atomic(out / "summary.json", summary)
+    return summary
+
+
+def _baseline(experiment: str, out: Path, baseline) -> list[dict] | None:
+    """Table 4 compares with our Table 1: --baseline, else <out>/../table1/runs.jsonl when present."""
+    if experiment != "table4":
+        return None
+    path = Path(baseline) if baseline else out.parent / "table1" / RESULTS_NAME
+    if not path.exists():
+        if baseline:
+            raise ConfigError(f"baseline results file {path} does not exist")
+        return None
+    return ResultsFile(path, "table1").read()
+
+
+class BackgroundRun:
+    """run_experiment in a daemon thread, for the app: poll .progress / .result / .error; .stop()."""
+
+    def __init__(self, experiment: str, **kwargs):
+        self.experiment, self.kwargs = experiment, kwargs
+        self.events: list[dict] = []
+        self.step, self.total, self.group, self.groups = 0, 0, 0, 0
+        self.result: dict | None = None
+        self.error: str | None = None
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._main, name=f"reproduce-{experiment}", daemon=True)
+
+    def start(self) -> "BackgroundRun":
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self._stop.set()
+
+    @property
+    def running(self) -> bool:
+        return self.thread.is_alive()
+
+    @property
+    def fraction(self) -> float:
+        if not self.groups:
+            return 0.0
+        inner = self.step / self.total if self.total else 0.0
+        return min(1.0, (self.group + inner) / self.groups)
+
+    def _on_event(self, event: dict):
+        if event["kind"] == "step":
+            self.step, self.total = event["step"], event["total"]
+        elif event["kind"] == "group":
+            self.group, self.groups, self.step = event["index"], event["groups"], 0
+        else:
+            self.events.append(event)
+
+    def _main(self):
+        try:
+            self.result = run_experiment(self.experiment, progress=self._on_event,
+                                         should_stop=self._stop.is_set, **self.kwargs)
+        except AReLULabError as exc:
+            self.error = str(exc)
+        except Exception as exc:   # a thread must not die silently: one line for the page, details to stderr
+            traceback.print_exc()
+            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]

@@ -1,0 +1,103 @@
+"""Mean ± std over seeds per (activation, init, optimizer, lr), beside the paper's number."""
+from __future__ import annotations
+
+import json
+from statistics import fmean, pstdev
+
+from .claims import evaluate_claims
+from .paper import table1_value
+from .results import final_accuracy
+
+ELSA = "+elsa"
+
+
+def _params_label(params: dict) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def cell_key(record: dict) -> tuple:
+    return (record["activation"], json.dumps(record.get("params") or {}, sort_keys=True),
+            record["optimizer"], float(record["lr"]))
+
+
+def _curve(runs: list[dict]) -> list[float]:
+    """Mean accuracy per epoch over the finished runs (all the same length within one cell)."""
+    curves = [r["accuracy"] for r in runs if r.get("status") == "finished" and r["accuracy"]]
+    if not curves:
+        return []
+    length = min(len(c) for c in curves)
+    return [round(fmean(c[e] for c in curves), 4) for e in range(length)]
+
+
+def summarise(experiment: str, records: list[dict], baseline: list[dict] | None = None) -> dict:
+    """JSON-ready: cells (activation, params, optimizer, lr, mean, std, n, paper, diff, ...), claims, seconds.
+
+    std is the population std over seeds (np.std, as the official code reports it). Diverged runs are
+    counted per cell, not averaged in. Table 4 cells are compared with our own Table 1 (`baseline`).
+    """
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault(cell_key(r), []).append(r)
+    base_cells = {}
+    if baseline:
+        for cell in summarise("table1", baseline)["cells"]:
+            base_cells[(cell["activation"], cell["optimizer"], cell["lr"])] = cell
+    cells = []
+    for (activation, params, optimizer, lr), runs in groups.items():
+        values = [v for v in map(final_accuracy, runs) if v is not None]
+        mean = round(fmean(values), 4) if values else None
+        cell = {"activation": activation, "params": json.loads(params), "optimizer": optimizer, "lr": lr,
+                "mean": mean, "std": round(pstdev(values), 4) if values else None, "n": len(values),
+                "diverged": sum(r.get("status") == "diverged" for r in runs),
+                "seeds": sorted(r["seed"] for r in runs), "paper": None, "diff": None,
+                "epochs": max(len(r["accuracy"]) for r in runs), "curve": _curve(runs)}
+        if experiment == "table1":
+            cell["paper"] = table1_value(activation, optimizer, lr)
+        elif experiment == "fig3":
+            cell["paper_epoch1"] = table1_value(activation, optimizer, lr)   # Fig. 3's first epoch is Table 1
+        elif experiment == "table4":
+            base = activation[:-len(ELSA)] if activation.endswith(ELSA) else activation
+            ours = base_cells.get((base, optimizer, lr))
+            cell["base"] = base
+            cell["table1_mean"] = ours["mean"] if ours else None
+        reference = cell["paper"] if experiment == "table1" else cell.get("table1_mean")
+        if mean is not None and reference is not None:
+            cell["diff"] = round(mean - reference, 4)
+        cells.append(cell)
+    # One group's wall time is shared by its runs: count each group once.
+    walls = {r.get("group_id", r["key"]): r.get("wall_seconds") or 0.0 for r in records}
+    return {"experiment": experiment, "cells": cells, "claims": evaluate_claims(experiment, cells),
+            "runs": len(records), "seconds": round(sum(walls.values()), 1)}
+
+
+def format_table(summary: dict) -> str:
+    """The summary as a fixed-width text table plus the claims (the CLI's human output)."""
+    experiment = summary["experiment"]
+    ref_name = {"table1": "paper", "table4": "our T1"}.get(experiment)
+    head = f"{'activation':<13} {'init':<18} {'opt':<5} {'lr':<6} {'ours (mean ± std)':>20} {'n':>2}"
+    if ref_name:
+        head += f" {ref_name:>7} {'diff':>7}"
+    if experiment in ("fig2", "fig3"):
+        head += "  accuracy per epoch"
+    lines = [head, "-" * len(head)]
+    for c in summary["cells"]:
+        ours = "diverged" if c["mean"] is None else f"{c['mean']:6.2f} ± {c['std']:5.2f}"
+        line = (f"{c['activation']:<13} {_params_label(c['params']) or '-':<18} {c['optimizer']:<5} "
+                f"{c['lr']:<6.0e} {ours:>20} {c['n']:>2}")
+        if ref_name:
+            ref = c["paper"] if experiment == "table1" else c.get("table1_mean")
+            line += f" {_num(ref):>7} {_num(c['diff'], signed=True):>7}"
+        if experiment in ("fig2", "fig3"):
+            line += "  " + " ".join(f"{v:.1f}" for v in c["curve"])
+        lines.append(line)
+    lines.append("")
+    for claim in summary["claims"]:
+        lines.append(f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}")
+    lines.append(f"{summary['runs']} runs, {summary['seconds']:.0f} s of training")
+    return "\n".join(lines)
+
+
+def _num(value, signed: bool = False) -> str:
+    if value is None:
+        return "-"
+    return f"{value:+.2f}" if signed else f"{value:.2f}"

@@ -1,0 +1,294 @@
+"""Feature maps & Grad-CAM: one digit through two checkpoints side by side (paper Fig. 1 right, Fig. 5).
+
+The page only draws: arelu_core.inspection prepares the digit, runs the models and computes the CAMs.
+"""
+import math
+import time
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from arelu_core import activation_info
+from arelu_core import inspection
+from arelu_core.errors import AReLULabError
+from pages.common import PALETTE, checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
+
+BLOCK_NAMES = [f"Block {i + 1} · {s}×{s}" for i, s in enumerate(inspection.FEATURE_SIZES)]
+CAM_SCALE = "Inferno"
+MAP_SCALE = "RdBu_r"          # diverging: negatives blue, positives red, 0 white (what an activation changes)
+
+st.title("Feature maps & Grad-CAM")
+st.caption("One digit through two trained MNIST-Conv networks. Feature maps before and after each block's "
+           "activation show what it does to negative and positive responses (paper Fig. 1, right); class "
+           "activation maps show where each block finds evidence for a class (paper Fig. 5).")
+
+
+@st.cache_resource(show_spinner=False)
+def gallery():
+    return inspection.load_gallery()
+
+
+def short_name(model) -> str:
+    try:
+        return activation_info(model.activation_name).name
+    except AReLULabError:
+        return str(model.activation_name)
+
+
+# -- the two checkpoints --------------------------------------------------------------------------
+entries = list_checkpoints()
+if not entries:
+    st.info("No checkpoint yet. Train one on **Train live** and save it, or run scripts/make_checkpoints.py.")
+    st.stop()
+
+
+def default_index(activation: str, fallback: int) -> int:
+    for index, entry in enumerate(entries):
+        if entry.activation == activation and entry.source == "shipped":
+            return index
+    return min(fallback, len(entries) - 1)
+
+
+pick_a, pick_b = st.columns(2)
+entry_a = pick_a.selectbox("Model A", entries, index=default_index("relu", 0), format_func=checkpoint_label,
+                           key="inspect_model_a")
+entry_b = pick_b.selectbox("Model B", entries, index=default_index("arelu", 1), format_func=checkpoint_label,
+                           key="inspect_model_b")
+models = []
+for column, entry in ((pick_a, entry_a), (pick_b, entry_b)):
+    with column, user_errors(f"Could not load {entry.path.name}"):
+        models.append(load_checkpoint_cached(entry.path)[0])
+if len(models) < 2:
+    st.stop()
+names = [f"A: {short_name(models[0])}", f"B: {short_name(models[1])}"]
+if names[0][3:] == names[1][3:]:
+    names = [f"A: {entry_a.title}", f"B: {entry_b.title}"]
+
+# -- the digit ------------------------------------------------------------------------------------
+st.subheader("The digit")
+source_column, digit_column = st.columns([3, 1])
+with source_column:
+    source = st.segmented_control("Digit from", ["Gallery", "Upload", "Draw"], default="Gallery", required=True,
+                                  key="inspect_source",
+                                  help="Gallery: real MNIST test digits shipped with the app (works offline).")
+digit, digit_note = None, ""
+
+if source == "Gallery":
+    with source_column, user_errors("Could not open the digit gallery"):
+        sample = gallery()
+        class_column, which_column = st.columns([1, 2])
+        digit_class = class_column.selectbox("Class", list(range(10)), index=7, key="inspect_class")
+        positions = sample.of_class(digit_class)
+        number = which_column.slider("Sample of that class", 1, len(positions), 1, key="inspect_sample")
+        position = int(positions[number - 1])
+        digit = inspection.as_digit_tensor(sample.images[position])
+        digit_note = f"MNIST test digit #{int(sample.indices[position])}, label {int(sample.labels[position])}"
+
+elif source == "Upload":
+    with source_column:
+        upload = st.file_uploader("An image of one digit (any size; dark on light or light on dark)",
+                                  type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="inspect_upload")
+        # no max_upload_size: the server refuses anything above .streamlit/config.toml's 5 MB anyway
+        if upload is None:
+            st.info("Upload a picture of a handwritten digit: it is cropped, scaled and centred the MNIST way.")
+        else:
+            try:
+                digit = inspection.prepare_digit(upload.getvalue())
+                digit_note = f"from {upload.name}, prepared the MNIST way"
+            except AReLULabError as exc:
+                st.error(f"Cannot use {upload.name}: {exc}")
+            except Exception as exc:  # a decoder bug must not become a traceback either
+                st.error(f"Cannot use {upload.name}: unexpected {type(exc).__name__}")
+
+else:
+    with source_column:
+        try:
+            from streamlit_drawable_canvas import st_canvas
+            drawing = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000",
+                                height=280, width=280, drawing_mode="freedraw", return_image_data=True,
+                                key="inspect_canvas")
+        except Exception as exc:  # the component is optional: say why and offer the other sources
+            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+            st.warning(f"The drawing canvas is unavailable ({first_line}); use the gallery or upload an image.")
+            drawing = None
+        strokes = (drawing.json_data or {}).get("objects") if drawing is not None else None
+        if drawing is not None and not strokes:
+            st.info("Draw a digit with the mouse (white on black, like MNIST). The toolbar undoes and clears.")
+        elif strokes:
+            try:
+                digit = inspection.prepare_digit(drawing.image_data)
+                digit_note = "your drawing, prepared the MNIST way"
+            except AReLULabError as exc:
+                st.warning(f"Cannot use the drawing: {exc}")
+
+if digit is None:
+    st.stop()
+
+
+def image_axes(fig: go.Figure, rows: int, cols: int) -> None:
+    """Square pixels, row 0 at the top, no ticks: a heat map that looks like an image."""
+    for index in range(1, rows * cols + 1):
+        suffix = "" if index == 1 else str(index)
+        fig.update_layout({f"xaxis{suffix}": dict(visible=False, constrain="domain"),
+                           f"yaxis{suffix}": dict(visible=False, autorange="reversed", scaleanchor=f"x{suffix}",
+                                                  constrain="domain")})
+
+
+def digit_figure(pixels: np.ndarray) -> go.Figure:
+    fig = go.Figure(go.Heatmap(z=pixels, colorscale="gray", zmin=0, zmax=1, showscale=False,
+                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
+    image_axes(fig, 1, 1)
+    fig.update_layout(height=200, margin=dict(l=0, r=0, t=0, b=0))
+    return fig
+
+
+pixels = digit[0, 0].numpy()
+with digit_column:
+    st.plotly_chart(digit_figure(pixels), key="inspect_digit_image", config={"displayModeBar": False})
+    st.caption(f"What the networks see (28×28). {digit_note}")
+
+# -- predictions ----------------------------------------------------------------------------------
+started = time.perf_counter()
+results = []
+with user_errors("Could not run the networks"):
+    results = [inspection.inspect_digit(model, digit) for model in models]
+if len(results) < 2:
+    st.stop()
+
+st.subheader("Predictions")
+metric_columns = st.columns([1, 1, 3])
+for column, name, result in zip(metric_columns, names, results):
+    column.metric(name, f"{result.predicted}", f"{result.probabilities[result.predicted]:.1%} sure",
+                  delta_color="off")
+bars = go.Figure([go.Bar(x=list(range(10)), y=result.probabilities, name=name, marker_color=PALETTE[i],
+                         hovertemplate="class %{x}: %{y:.2%}<extra>" + name + "</extra>")
+                  for i, (name, result) in enumerate(zip(names, results))])
+bars.update_layout(barmode="group", height=240, margin=dict(l=10, r=10, t=10, b=10),
+                   xaxis=dict(title="class", tickmode="linear", dtick=1), yaxis=dict(title="probability", range=[0, 1]),
+                   legend=dict(orientation="h", y=1.12, x=0))
+metric_columns[2].plotly_chart(bars, key="inspect_probabilities")
+
+# -- feature maps (paper Fig. 1, right) -------------------------------------------------------------
+st.subheader("Feature maps before and after the activation")
+st.caption("Each tile is one channel. Blue is negative, red positive, white zero; one colour scale per model "
+           "and block, shared by its before/after rows. ReLU turns every blue pixel white; AReLU keeps it, "
+           "scaled by C(α), and makes red stronger by 1 + σ(β).")
+
+
+def mosaic(maps: np.ndarray, per_row: int) -> tuple[np.ndarray, np.ndarray]:
+    """Channels [C, H, W] tiled per_row to a line with 1-pixel gaps (NaN), and the channel of each pixel."""
+    count, h, w = maps.shape
+    rows = math.ceil(count / per_row)
+    tiles = np.full((rows * (h + 1) - 1, per_row * (w + 1) - 1), np.nan, dtype=np.float32)
+    channel = np.full(tiles.shape, -1)
+    for k in range(count):
+        r, c = divmod(k, per_row)
+        tiles[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = maps[k]
+        channel[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = k + 1
+    return tiles, channel
+
+
+def feature_figure(features: dict, per_row: int) -> go.Figure:
+    limit = float(max(np.abs(features["pre"]).max(), np.abs(features["post"]).max(), 1e-6))
+    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.08,
+                        subplot_titles=("before the activation (after max-pool)", "after the activation"))
+    for row, stage in enumerate(("pre", "post"), start=1):
+        tiles, channel = mosaic(features[stage], per_row)
+        fig.add_trace(go.Heatmap(z=tiles, customdata=channel, coloraxis="coloraxis", hoverongaps=False,
+                                 hovertemplate="channel %{customdata}: %{z:.3f}<extra></extra>"), row=row, col=1)
+    image_axes(fig, 2, 1)
+    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=-limit, cmax=limit, cmid=0,
+                                     colorbar=dict(thickness=10, len=0.8)),
+                      height=420, margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
+def activation_caption(model, block: int) -> str:
+    params = model.activation_parameters()[block]
+    if {"alpha", "beta"} <= set(params):
+        alpha = min(max(params["alpha"], 0.01), 0.99)
+        amplification = 1 + 1 / (1 + math.exp(-params["beta"]))
+        return f"learned C(α) = {alpha:.3f}, 1 + σ(β) = {amplification:.3f}"
+    if params:
+        return "learned " + ", ".join(f"{key} = {value:.3f}" for key, value in params.items())
+    return "no learned parameters"
+
+
+for block, tab in enumerate(st.tabs(BLOCK_NAMES)):
+    with tab:
+        if inspection.FEATURE_SIZES[block] == 1:
+            st.caption("The last block's maps are 1×1: each tile is a single number, the 40 features the "
+                       "classifier reads.")
+        for side, (column, name, model, result) in enumerate(zip(st.columns(2), names, models, results)):
+            maps = result.features[block]
+            column.markdown(f"**{name}** · {maps['pre'].shape[0]} channels · {activation_caption(model, block)}")
+            column.plotly_chart(feature_figure(maps, per_row=5 if maps["pre"].shape[0] <= 20 else 10),
+                                key=f"inspect_maps_{block}_{side}")
+
+# -- class activation maps (paper Fig. 5) -----------------------------------------------------------
+st.subheader("Where each block finds the evidence (class activation maps)")
+method_column, stage_column, class_column = st.columns([2, 2, 2])
+method = method_column.selectbox("Method", list(inspection.CAM_METHODS), format_func=inspection.CAM_METHODS.get,
+                                 key="inspect_cam_method",
+                                 help="Gradient methods weigh the block's channels by the class score's gradient. "
+                                      "Eigen-CAM ignores the class. Score-CAM masks the input with every channel "
+                                      "and runs the network again: slower.")
+stage = stage_column.radio("Maps", inspection.CAM_STAGES, horizontal=True, key="inspect_cam_stage",
+                           format_func={"post": "after the activation", "pre": "before it"}.get)
+target = class_column.selectbox("Explain class", [None] + list(range(10)), key="inspect_cam_class",
+                                format_func=lambda c: "each model's prediction" if c is None else str(c))
+if method == "scorecam":
+    st.caption("Score-CAM runs the network once per channel (up to 40 times per map): it is the slowest method.")
+
+
+def cam_figure(comparisons: list) -> go.Figure:
+    """Rows: model A, model B, A − B; columns: blocks. The digit in grey under each map."""
+    titles = [f"{row} · block {b + 1}" for row in (names[0], names[1], "A − B") for b in range(3)]
+    fig = make_subplots(rows=3, cols=3, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.06)
+    for col, comparison in enumerate(comparisons, start=1):
+        for row, (z, axis) in enumerate(((comparison.cam_a, "coloraxis"), (comparison.cam_b, "coloraxis"),
+                                         (comparison.difference, "coloraxis2")), start=1):
+            fig.add_trace(go.Heatmap(z=pixels, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
+                          row=row, col=col)
+            fig.add_trace(go.Heatmap(z=z, coloraxis=axis, opacity=0.6,
+                                     hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"), row=row, col=col)
+        if inspection.FEATURE_SIZES[col - 1] == 1:
+            for row in range(3):
+                axis = (row * 3 + col) if row * 3 + col > 1 else ""
+                fig.add_annotation(text="1×1 maps:<br>no localisation", showarrow=False, x=0.5, y=0.1,
+                                   xref=f"x{axis} domain", yref=f"y{axis} domain",
+                                   font=dict(color="white", size=11), bgcolor="rgba(0,0,0,0.5)")
+    image_axes(fig, 3, 3)
+    fig.update_layout(coloraxis=dict(colorscale=CAM_SCALE, cmin=0, cmax=1,
+                                     colorbar=dict(title="CAM", thickness=10, len=0.6, y=0.68)),
+                      coloraxis2=dict(colorscale=MAP_SCALE, cmin=-1, cmax=1, cmid=0,
+                                      colorbar=dict(title="A − B", thickness=10, len=0.3, y=0.14)),
+                      height=780, margin=dict(l=0, r=0, t=30, b=0))
+    return fig
+
+
+comparisons = []
+with user_errors("Could not compute the class activation maps"):
+    comparisons = [inspection.compare_cams(models[0], models[1], digit, block, stage, method, target)
+                   for block in range(3)]
+elapsed = time.perf_counter() - started
+if comparisons:
+    explained = ("each model's own prediction (A: {}, B: {})".format(results[0].predicted, results[1].predicted)
+                 if target is None else f"class {target}")
+    st.caption(f"{inspection.CAM_METHODS[method]} of {explained}. Each map is scaled to [0, 1] on its own; "
+               "the bottom row is A's map minus B's: red where A looks more, blue where B does.")
+    left, right = st.columns([3, 1])
+    left.plotly_chart(cam_figure(comparisons), key="inspect_cams")
+    with right:
+        st.markdown("**How focused?**")
+        st.caption("Share of each map's weight that lies on the digit's strokes (pixels above 0.2).")
+        for block, comparison in enumerate(comparisons[:2]):
+            a, b = comparison.on_ink_a, comparison.on_ink_b
+            st.metric(f"Block {block + 1}: on the strokes, A / B",
+                      f"{a:.0%} / {b:.0%}" if np.isfinite(a) and np.isfinite(b) else "n/a")
+            if np.isfinite(comparison.correlation):
+                st.caption(f"Block {block + 1}: maps correlate at r = {comparison.correlation:.2f}")
+        st.caption("Block 3's maps are 1×1: a CAM there cannot say where, only whether (uniform map).")
+st.caption(f"Both networks, maps and CAMs computed in {elapsed * 1000:.0f} ms on the CPU.")

@@ -1,0 +1,393 @@
+#!/usr/bin/env python
+"""A classroom in a box: N browser sessions against one local `streamlit run app.py`.
+
+Starts the app on a free port of 127.0.0.1 (never anything else) with ARELU_MAX_JOBS=2, opens one
+headless Chromium (Debian's, /usr/bin/chromium) with N isolated contexts, and in each session:
+
+  1. opens Train live, picks one activation of its own (so a leak would show a stranger's label),
+     the first 512 training digits, and starts the race;
+  2. reads its job card: "running" or "queued, position N";
+  3. browses every other page through the sidebar while its job runs or waits, timing each load
+     and looking for error elements and JavaScript exceptions;
+  4. returns to Train live and waits until its job shows in the results as finished.
+
+Meanwhile the server's resident memory (the process and its children) is sampled. At the end it prints
+the figures: sessions held, jobs finished, queue positions seen, cross-session leaks, errors, peak RSS,
+page-load times. Bounded: N sessions, one job each, a hard time limit (--timeout, default 300 s) after
+which everything is torn down and the script exits non-zero.
+
+    .venv/bin/python scripts/load_test.py                    # 10 sessions, 2 training slots
+    .venv/bin/python scripts/load_test.py --sessions 3 --json  # the quick form tests/test_load.py runs
+
+Exit code: 0 all good, 1 errors / leaks / unfinished jobs, 2 the time limit was hit.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).absolute().parents[1]
+CHROMIUM = os.environ.get("ARELU_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+                 "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage"]
+ERROR_SELECTORS = '[data-testid="stException"], [data-testid="stAlertContentError"]'
+# One activation per session, each with a distinct label on the page (a cheap one first).
+ACTIVATIONS = ["ReLU", "AReLU", "ELU", "CELU", "GELU", "SELU", "Swish", "Tanh", "Softplus", "LReLU", "PReLU",
+               "Sigmoid", "ReLU6", "RReLU", "SLAF", "APL"]
+OTHER_PAGES = ["Home", "Explore the function", "Gradient flow", "Feature maps & Grad-CAM", "Reproduce the paper"]
+DONE = ("finished", "stopped", "diverged", "failed")
+CARD = re.compile(r"■\s*(?P<label>.+?)\s*·\s*(?P<status>.+)")
+
+
+@dataclass
+class SessionReport:
+    index: int
+    activation: str
+    statuses_seen: list[str] = field(default_factory=list)   # distinct statuses, in the order seen
+    queue_positions: list[int] = field(default_factory=list)
+    labels_seen: list[str] = field(default_factory=list)      # every job label shown to this session
+    final_status: str | None = None
+    errors: list[str] = field(default_factory=list)
+    page_loads: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def leaked(self) -> list[str]:
+        return sorted(set(self.labels_seen) - {self.activation})
+
+
+# --------------------------------------------------------------------------- the server
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
+               "--server.address", "127.0.0.1", "--server.headless", "true"]
+    log = open(log_path, "w")
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> float:
+    started = time.perf_counter()
+    while time.perf_counter() - started < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
+        try:
+            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
+                return time.perf_counter() - started
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"streamlit did not answer in {timeout:.0f} s")
+
+
+class RssSampler(threading.Thread):
+    """Resident memory of the server and its children, every `every` seconds."""
+
+    def __init__(self, pid: int, every: float = 0.25):
+        super().__init__(daemon=True)
+        import psutil
+        self.process, self.every = psutil.Process(pid), every
+        self.samples: list[float] = []
+        self.stop = threading.Event()
+
+    def rss_mb(self) -> float:
+        import psutil
+        total = 0
+        try:
+            for p in [self.process, *self.process.children(recursive=True)]:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+        except psutil.Error:
+            return 0.0
+        return total / 2**20
+
+    def run(self):
+        while not self.stop.is_set():
+            self.samples.append(self.rss_mb())
+            self.stop.wait(self.every)
+
+
+def stop_process(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+
+
+# --------------------------------------------------------------------------- one session
+
+async def wait_idle(page, timeout_s: float = 90.0, quiet_s: float = 0.5) -> None:
+    """Until Streamlit's 'running' widget and skeletons have been gone for quiet_s."""
+    await page.wait_for_selector('[data-testid="stApp"]', timeout=timeout_s * 1000)
+    deadline, quiet_since = time.monotonic() + timeout_s, None
+    while time.monotonic() < deadline:
+        busy = (await page.locator('[data-testid="stStatusWidget"]').count() > 0
+                or await page.locator('[data-testid="stSkeleton"]').count() > 0)
+        if busy:
+            quiet_since = None
+        elif quiet_since is None:
+            quiet_since = time.monotonic()
+        elif time.monotonic() - quiet_since > quiet_s:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the page kept running for {timeout_s:.0f} s")
+
+
+async def collect_errors(page, where: str, report: SessionReport) -> None:
+    errors = page.locator(ERROR_SELECTORS)
+    for i in range(await errors.count()):
+        report.errors.append(f"{where}: {(await errors.nth(i).inner_text())[:200]}")
+    if "Traceback (most recent call last)" in await page.content():
+        report.errors.append(f"{where}: a traceback is shown")
+
+
+async def read_cards(page) -> list[tuple[str, str]]:
+    """(label, status) of every job card and result card on the Train live page."""
+    cards = []
+    for text in await page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts():
+        for line in text.splitlines():
+            match = CARD.search(line)
+            if match:
+                cards.append((match["label"].strip(), match["status"].strip()))
+    return cards
+
+
+def note_cards(report: SessionReport, cards: list[tuple[str, str]]) -> None:
+    for label, status in cards:
+        report.labels_seen.append(label) if label not in report.labels_seen else None
+        kind = status.split(",")[0].strip()
+        if kind not in report.statuses_seen:
+            report.statuses_seen.append(kind)
+        position = re.search(r"position (\d+)", status)
+        if position and int(position[1]) not in report.queue_positions:
+            report.queue_positions.append(int(position[1]))
+
+
+async def goto_sidebar(page, name: str) -> None:
+    link = page.get_by_role("link", name=name, exact=True).first
+    await link.click()
+
+
+async def timed_visit(page, name: str, report: SessionReport) -> None:
+    started = time.perf_counter()
+    await goto_sidebar(page, name)
+    await wait_idle(page)
+    report.page_loads[name] = round(time.perf_counter() - started, 2)
+    await collect_errors(page, name, report)
+
+
+async def start_race(page, activation: str, report: SessionReport) -> None:
+    started = time.perf_counter()
+    await page.get_by_role("button", name="Start race").wait_for(timeout=120_000)
+    await wait_idle(page)
+    report.page_loads["Train live (first)"] = round(time.perf_counter() - started, 2)
+    for default in ("ReLU", "AReLU"):                 # the page's default pair
+        remove = page.get_by_role("button", name=f"Remove {default}", exact=True)
+        if await remove.count():
+            await remove.first.click()
+    box = page.get_by_label("Activations (one to four)", exact=True)
+    await box.click()
+    await box.fill(activation)
+    await page.get_by_role("option", name=activation, exact=True).first.click()
+    await page.keyboard.press("Escape")
+    await page.get_by_label("Training digits", exact=False).first.click()
+    await page.get_by_role("option", name="first 512", exact=True).first.click()
+    await page.get_by_role("button", name="Start race").click()
+    # the race's card appears: running, or queued with its place
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        cards = await read_cards(page)
+        if cards:
+            note_cards(report, cards)
+            return
+        await asyncio.sleep(0.2)
+    raise TimeoutError("no job card after Start race")
+
+
+async def wait_for_results(page, report: SessionReport, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        cards = await read_cards(page)
+        note_cards(report, cards)
+        results = await page.get_by_role("heading", name="Results").count()
+        if results and cards and all(status.split(",")[0] in DONE for _, status in cards):
+            report.final_status = cards[-1][1]
+            return
+        await asyncio.sleep(0.5)
+    raise TimeoutError(f"the job did not finish in {timeout_s:.0f} s (last: {report.statuses_seen})")
+
+
+async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float):
+    started = time.perf_counter()
+    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = await context.new_page()
+    page.on("pageerror", lambda exc: report.errors.append(f"javascript: {str(exc)[:200]}"))
+    try:
+        await page.goto(url + "/train", timeout=120_000)
+        await start_race(page, report.activation, report)
+        await collect_errors(page, "Train live", report)
+        for name in pages:                          # browse while the job runs or waits
+            await timed_visit(page, name, report)
+        started_back = time.perf_counter()
+        await goto_sidebar(page, "Train live")
+        await page.get_by_role("button", name="Start race").wait_for(timeout=120_000)
+        report.page_loads["Train live (back)"] = round(time.perf_counter() - started_back, 2)
+        await wait_for_results(page, report, max(5.0, deadline - time.monotonic()))
+        await collect_errors(page, "Train live results", report)
+    except Exception as exc:  # a session that breaks is a finding, not a crash of the script
+        report.errors.append(f"session {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+    finally:
+        report.seconds = round(time.perf_counter() - started, 1)
+        await context.close()
+
+
+async def drive(url: str, sessions: int, timeout: float, stagger: float, browse: bool = True) -> list[SessionReport]:
+    from playwright.async_api import async_playwright
+    deadline = time.monotonic() + timeout
+    reports = [SessionReport(i, ACTIVATIONS[i % len(ACTIVATIONS)]) for i in range(sessions)]
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            # which pages the navigation offers (a page still being written is simply not browsed)
+            probe = await browser.new_page()
+            await probe.goto(url + "/", timeout=120_000)
+            await wait_idle(probe)
+            offered = [name for name in (OTHER_PAGES if browse else [])
+                       if await probe.get_by_role("link", name=name, exact=True).count()]
+            await probe.close()
+
+            async def delayed(i):
+                await asyncio.sleep(i * stagger)
+                await run_session(browser, url, i, reports[i], offered, deadline)
+
+            await asyncio.wait_for(asyncio.gather(*(delayed(i) for i in range(sessions))),
+                                   timeout=max(1.0, deadline - time.monotonic()))
+        finally:
+            await browser.close()
+    return reports
+
+
+# --------------------------------------------------------------------------- main
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--max-jobs", type=int, default=2, help="ARELU_MAX_JOBS for the server")
+    parser.add_argument("--timeout", type=float, default=300.0, help="hard limit for the whole run, seconds")
+    parser.add_argument("--stagger", type=float, default=0.5, help="seconds between session starts")
+    parser.add_argument("--no-browse", action="store_true", help="skip browsing the other pages")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
+    args = parser.parse_args(argv)
+    if not 1 <= args.sessions <= 40:
+        parser.error("--sessions must be 1..40 (this is a bounded test)")
+    if not 10 <= args.timeout <= 900:
+        parser.error("--timeout must be 10..900 seconds")
+    if not Path(CHROMIUM).exists():
+        print(f"Debian's chromium is needed at {CHROMIUM}", file=sys.stderr)
+        return 1
+
+    work = Path(tempfile.mkdtemp(prefix="arelu-load-"))
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "ARELU_MAX_JOBS": str(args.max_jobs), "ARELU_RUNS_DIR": str(work / "runs")}
+    proc = start_server(port, env, work / "streamlit.log")
+    hard_stop = threading.Timer(args.timeout + 60, lambda: (stop_process(proc), os._exit(2)))
+    hard_stop.daemon = True
+    hard_stop.start()                                   # whatever hangs, the run ends
+    sampler = None
+    timed_out, reports = False, []
+    started = time.perf_counter()
+    try:
+        startup = wait_healthy(url, proc, timeout=min(120.0, args.timeout))
+        sampler = RssSampler(proc.pid)
+        baseline_rss = sampler.rss_mb()
+        sampler.start()
+        try:
+            reports = asyncio.run(drive(url, args.sessions, args.timeout - (time.perf_counter() - started),
+                                        args.stagger, browse=not args.no_browse))
+        except (asyncio.TimeoutError, TimeoutError):
+            timed_out = True
+    finally:
+        if sampler is not None:
+            sampler.stop.set()
+            sampler.join(timeout=5)
+        stop_process(proc)
+        hard_stop.cancel()
+    wall = time.perf_counter() - started
+
+    loads = [(f"session {r.index}: {name}", seconds) for r in reports for name, seconds in r.page_loads.items()]
+    slowest = max(loads, key=lambda item: item[1]) if loads else ("-", 0.0)
+    log_text = (work / "streamlit.log").read_text(errors="replace")
+    server_tracebacks = log_text.count("Traceback (most recent call last)")
+    summary = {
+        "sessions": args.sessions, "max_jobs": args.max_jobs, "wall_seconds": round(wall, 1),
+        "server_startup_seconds": round(startup, 1) if reports or not timed_out else None,
+        "timed_out": timed_out,
+        "sessions_finished": sum(1 for r in reports if r.final_status and r.final_status.startswith("finished")),
+        "sessions_seen_queued": sum(1 for r in reports if "queued" in r.statuses_seen),
+        "max_queue_position": max((p for r in reports for p in r.queue_positions), default=0),
+        "cross_session_leaks": {r.index: r.leaked for r in reports if r.leaked},
+        "session_errors": {r.index: r.errors for r in reports if r.errors},
+        "server_tracebacks": server_tracebacks,
+        "server_rss_baseline_mb": round(baseline_rss, 0) if sampler else None,
+        "server_rss_peak_mb": round(max(sampler.samples, default=0.0), 0) if sampler else None,
+        "slowest_page_load": {"where": slowest[0], "seconds": slowest[1]},
+        "median_page_load_seconds": round(statistics.median([s for _, s in loads]), 2) if loads else None,
+        "sessions_detail": [asdict(r) for r in reports],
+        "server_log": str(work / "streamlit.log"),
+    }
+    print_summary(summary)
+    if args.json:
+        print(json.dumps(summary))
+    if timed_out:
+        return 2
+    ok = (summary["sessions_finished"] == args.sessions and not summary["cross_session_leaks"]
+          and not summary["session_errors"] and not server_tracebacks)
+    return 0 if ok else 1
+
+
+def print_summary(s: dict) -> None:
+    print(f"AReLU Lab load test: {s['sessions']} sessions, ARELU_MAX_JOBS={s['max_jobs']}, "
+          f"{s['wall_seconds']} s{' (TIMED OUT)' if s['timed_out'] else ''}")
+    print(f"  server start-up                {s['server_startup_seconds']} s")
+    print(f"  sessions whose job finished    {s['sessions_finished']} / {s['sessions']}")
+    print(f"  sessions that saw 'queued'     {s['sessions_seen_queued']} (deepest position {s['max_queue_position']})")
+    print(f"  cross-session leaks            {len(s['cross_session_leaks'])} {s['cross_session_leaks'] or ''}")
+    print(f"  sessions with errors           {len(s['session_errors'])}")
+    for index, errors in s["session_errors"].items():
+        for error in errors[:5]:
+            print(f"    session {index}: {error}")
+    print(f"  tracebacks in the server log   {s['server_tracebacks']}")
+    print(f"  server RSS                     {s['server_rss_baseline_mb']} MB idle -> {s['server_rss_peak_mb']} MB peak")
+    print(f"  slowest page load              {s['slowest_page_load']['seconds']} s ({s['slowest_page_load']['where']})")
+    print(f"  median page load               {s['median_page_load_seconds']} s")
+    for r in s["sessions_detail"]:
+        loads = ", ".join(f"{k} {v}" for k, v in r["page_loads"].items())
+        print(f"  session {r['index']:>2} {r['activation']:<8} {r['final_status'] or '-':<10} "
+              f"statuses {'/'.join(r['statuses_seen'])} positions {r['queue_positions']} {r['seconds']} s | {loads}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The Feature maps & Grad-CAM page through streamlit's AppTest, entered as a user enters it: app.py's
+st.navigation, then switch_page. It must render with no exception and react to its controls."""
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, ImageDraw
+from streamlit.testing.v1 import AppTest
+
+from arelu_core import inspection
+
+APP = Path(__file__).resolve().parents[1] / "app.py"
+PAGE = "pages/inspect_digit.py"
+RUN_TIMEOUT = 180   # seconds per script run: the first one imports torch and pytorch_grad_cam
+
+
+@pytest.fixture(autouse=True)
+def isolated(data_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("ARELU_DATA_DIR", data_dir)
+    monkeypatch.setenv("ARELU_RUNS_DIR", str(tmp_path / "runs"))   # only the shipped checkpoints are listed
+
+
+@pytest.fixture()
+def page() -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def shown(at: AppTest) -> str:
+    return " ".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error") for e in at.get(kind))
+
+
+def predictions(at: AppTest) -> dict:
+    return {m.label: m.value for m in at.metric if m.label.startswith(("A:", "B:"))}
+
+
+def test_default_view_compares_shipped_relu_and_arelu_on_a_gallery_digit(page):
+    assert not page.error
+    assert page.selectbox(key="inspect_model_a").value.activation == "relu"
+    assert page.selectbox(key="inspect_model_b").value.activation == "arelu"
+    assert predictions(page) == {"A: ReLU": "7", "B: AReLU": "7"}          # gallery default: the first 7
+    assert "MNIST test digit #0, label 7" in shown(page)
+    # digit, probabilities, 2 models x 3 blocks of feature maps, the CAM grid
+    assert len(page.get("plotly_chart")) == 1 + 1 + 6 + 1
+    assert len(page.tabs) == 3
+
+
+def test_controls_change_digit_method_stage_and_class(page):
+    page.selectbox(key="inspect_class").set_value(3).run()
+    page.slider(key="inspect_sample").set_value(4).run()
+    assert not page.exception and set(predictions(page).values()) == {"3"}
+    gallery = inspection.load_gallery()
+    assert f"MNIST test digit #{int(gallery.indices[gallery.of_class(3)[3]])}, label 3" in shown(page)
+    for method in inspection.CAM_METHODS:
+        page.selectbox(key="inspect_cam_method").set_value(method).run()
+        assert not page.exception and not page.error, method
+    assert "slowest method" in shown(page)                                  # Score-CAM is last: its warning
+    page.radio(key="inspect_cam_stage").set_value("pre").run()
+    page.selectbox(key="inspect_cam_class").set_value(5).run()
+    assert not page.exception and not page.error
+    assert "of class 5" in shown(page)
+
+
+def test_same_checkpoint_on_both_sides(page):
+    page.selectbox(key="inspect_model_b").set_value(page.selectbox(key="inspect_model_a").value).run()
+    assert not page.exception and not page.error
+
+
+def png(img: Image.Image) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_upload_a_photo_like_digit_and_a_broken_file(page):
+    page.segmented_control(key="inspect_source").set_value("Upload").run()
+    assert not page.exception and page.info                                # asks for a file
+    paper = Image.new("L", (500, 700), 245)
+    ImageDraw.Draw(paper).line([(250, 80), (250, 620)], fill=20, width=40)   # a big dark "1" on light paper
+    page.file_uploader(key="inspect_upload").upload("one.png", png(paper), "image/png").run()
+    assert not page.exception and not page.error
+    assert "from one.png" in shown(page) and len(predictions(page)) == 2
+
+    page.file_uploader(key="inspect_upload").clear().upload("broken.png", png(paper)[:300], "image/png").run()
+    assert not page.exception
+    assert len(page.error) == 1 and page.error[0].value.startswith("Cannot use broken.png: ")
+    assert "\n" not in page.error[0].value
+
+    page.file_uploader(key="inspect_upload").clear().upload("noise.png", np.random.default_rng(0).bytes(999),
+                                                             "image/png").run()
+    assert not page.exception and "not an image" in page.error[0].value
+
+
+def test_draw_mode_renders_the_canvas_or_says_why_not(page):
+    page.segmented_control(key="inspect_source").set_value("Draw").run()
+    assert not page.exception and not page.error
+    assert "Draw a digit" in shown(page) or "canvas is unavailable" in shown(page)
