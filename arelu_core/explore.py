@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from torch import nn
 
 from .activations import activation_info, evaluate_activation
@@ -85,3 +86,12 @@ def initial_curve(activation: str, init_params: dict, x: np.ndarray) -> Curve:
     """The curve every layer started from: the checkpoint's recorded initialisation, else the defaults."""
     y, dy = evaluate_activation(activation, x, **(init_params or {}))
     return Curve(activation, f"{activation_info(activation).name} at initialisation", y, dy)
+
+
+def layer_parameters_table(layers: list[LayerCurve]) -> pd.DataFrame:
+    """One row per layer with its learned scalars; for alpha/beta also the slopes they give."""
+    table = pd.DataFrame([{"layer": layer.layer, **layer.parameters} for layer in layers])
+    if {"alpha", "beta"} <= set(table.columns):
+        table["C(α)"] = table["alpha"].map(clamped_alpha)
+        table["1 + σ(β)"] = table["beta"].map(amplification)
+    return table

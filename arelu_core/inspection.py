@@ -284,16 +284,21 @@ def inspect_digit(model: nn.Module, digit) -> DigitInspection:
 
 # --------------------------------------------------------------------------- class activation maps
 
+def load_cam_library() -> None:
+    """Import pytorch_grad_cam now (it takes seconds) rather than inside the first compute_cam."""
+    _cam_classes()
+
+
 def _cam_classes() -> dict:
     import pytorch_grad_cam as pgc
     return {"gradcam": pgc.GradCAM, "gradcam++": pgc.GradCAMPlusPlus, "xgradcam": pgc.XGradCAM,
             "hirescam": pgc.HiResCAM, "layercam": pgc.LayerCAM, **_patched_cams()}
 
 
-# key -> label shown in the UI; ScoreCAM runs one forward pass per channel, so it is the slow one
+# key -> display name. Score-CAM runs the network once per channel (batched here), so it is the slowest;
+# Eigen-CAM ignores the class (first principal component of the maps).
 CAM_METHODS = {"gradcam": "Grad-CAM", "gradcam++": "Grad-CAM++", "xgradcam": "XGrad-CAM",
-               "hirescam": "HiRes-CAM", "layercam": "Layer-CAM", "eigencam": "Eigen-CAM (class-agnostic)",
-               "scorecam": "Score-CAM (slower: a forward pass per channel)"}
+               "hirescam": "HiRes-CAM", "layercam": "Layer-CAM", "eigencam": "Eigen-CAM", "scorecam": "Score-CAM"}
 CAM_STAGES = ("post", "pre")
 # pytorch_grad_cam serialises nothing: its hooks sit on the (shared, cached) model, so two
 # sessions computing CAMs on one model at once would mix their activations. One lock: CAMs take ms.

@@ -56,23 +56,31 @@ class RunProgress:
         return int(self.steps["step"].iloc[-1]) if len(self.steps) else 0
 
 
+PROGRESS_COLUMNS = {"step": ("step", "epoch", "loss", "time"),
+                    "live_eval": ("step", "epoch", "accuracy", "time"),
+                    "epoch": ("epoch", "step", "test_accuracy", "seconds", "samples_per_second", "train_loss"),
+                    "params": ("step", "layer", "param", "value")}
+
+
 def progress_tables(events: list[dict]) -> RunProgress:
-    by_kind: dict[str, list[dict]] = {"step": [], "live_eval": [], "epoch": []}
-    param_rows = []
+    """Split the trainer's events by kind. Columns are gathered as lists (the live view calls this twice a
+    second on up to ~10 000 events per job; that is several times faster than a DataFrame of dicts)."""
+    columns = {kind: {name: [] for name in names} for kind, names in PROGRESS_COLUMNS.items()}
     for event in events:
         kind = event.get("kind")
         if kind == "params":
+            params = columns["params"]
             for layer, values in enumerate(event["layers"], start=1):
-                param_rows += [{"step": event["step"], "layer": layer, "param": name, "value": value}
-                               for name, value in values.items()]
-        elif kind in by_kind:
-            by_kind[kind].append(event)
-    columns = {"step": ["step", "epoch", "loss", "time"],
-               "live_eval": ["step", "epoch", "accuracy", "time"],
-               "epoch": ["epoch", "step", "test_accuracy", "seconds", "samples_per_second", "train_loss"]}
-    tables = {kind: pd.DataFrame(rows, columns=columns[kind]) for kind, rows in by_kind.items()}
-    return RunProgress(steps=tables["step"], live=tables["live_eval"], epochs=tables["epoch"],
-                       params=pd.DataFrame(param_rows, columns=["step", "layer", "param", "value"]))
+                for name, value in values.items():
+                    params["step"].append(event["step"])
+                    params["layer"].append(layer)
+                    params["param"].append(name)
+                    params["value"].append(value)
+        elif kind in columns:
+            for name, values in columns[kind].items():
+                values.append(event.get(name))
+    tables = {kind: pd.DataFrame(table) for kind, table in columns.items()}
+    return RunProgress(steps=tables["step"], live=tables["live_eval"], epochs=tables["epoch"], params=tables["params"])
 
 
 def live_throughput(steps: pd.DataFrame, batch_size: int, window_seconds: float = 3.0) -> float | None:

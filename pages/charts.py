@@ -6,11 +6,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from arelu_core.explore import Curve, LayerCurve
-from pages.common import PALETTE
 
 AMPLIFIED = "rgba(102, 161, 130, 0.28)"    # green: gradient and output made larger than identity
 SUPPRESSED = "rgba(48, 99, 142, 0.22)"     # blue: negatives kept but scaled down
 REFERENCE = dict(color="#9aa0a6", dash="dot", width=1.5)
+LAYER_COLORS = ["#1b9e77", "#d95f02", "#7570b3"]  # layers 1-3, apart from the per-activation palette
 
 
 def function_and_derivative() -> go.Figure:
@@ -53,5 +53,5 @@ def layer_curves_figure(x: np.ndarray, layers: list[LayerCurve], initial: Curve 
     if initial is not None:
         add_curve(fig, x, initial, "#222222", width=2.5, dash="dash")
     for index, layer in enumerate(layers):
-        add_curve(fig, x, layer.learned, PALETTE[index % len(PALETTE)], width=2.0)
+        add_curve(fig, x, layer.learned, LAYER_COLORS[index % len(LAYER_COLORS)], width=2.0)
     return fig

@@ -1,7 +1,6 @@
 """Explore the function: AReLU's curve and derivative for any α and β, beside other activations,
 ELSA on top of any of them, and the curves a trained network learned per layer."""
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from arelu_core import activation_info, list_activations
@@ -98,11 +97,7 @@ else:
             layers = explore.learned_layer_curves(model, x)
             initial = explore.initial_curve(model.activation_name, metadata.get("activation_params") or {}, x)
             st.plotly_chart(charts.layer_curves_figure(x, layers, initial), key="explore_learned")
-            table = pd.DataFrame([{"layer": layer.layer, **layer.parameters} for layer in layers])
-            if {"alpha", "beta"} <= set(table.columns):
-                table["C(α)"] = table["alpha"].map(explore.clamped_alpha)
-                table["1 + σ(β)"] = table["beta"].map(explore.amplification)
-            st.dataframe(table, hide_index=True, width="content")
+            st.dataframe(explore.layer_parameters_table(layers), hide_index=True, width="content")
         accuracy = metadata.get("test_accuracy")
         if isinstance(accuracy, (int, float)):
             st.caption(f"{info.name}, test accuracy {accuracy:.2f}% · {entry.path.name}")

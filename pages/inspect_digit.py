@@ -6,6 +6,7 @@ import math
 import time
 
 import numpy as np
+import plotly.colors
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -16,7 +17,12 @@ from arelu_core.errors import AReLULabError
 from pages.common import PALETTE, checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
 
 BLOCK_NAMES = [f"Block {i + 1} · {s}×{s}" for i, s in enumerate(inspection.FEATURE_SIZES)]
-CAM_SCALE = "Inferno"
+# Inferno, but its first stop "#000004" written as rgb(): Streamlit's frontend rewrites the strings
+# "#000001".."#00000N" in a figure (its theme's colour placeholders), which turned 0 pink.
+CAM_SCALE = [[i / (len(plotly.colors.sequential.Inferno) - 1), "rgb(0, 0, 4)" if i == 0 else color]
+             for i, color in enumerate(plotly.colors.sequential.Inferno)]
+STROKES_ON_HEAT = "rgba(120, 200, 255, 0.45)"   # light blue: stands out on Inferno's black and yellow
+STROKES_ON_DIFF = "rgba(0, 0, 0, 0.25)"
 MAP_SCALE = "RdBu_r"          # diverging: negatives blue, positives red, 0 white (what an activation changes)
 
 st.title("Feature maps & Grad-CAM")
@@ -104,6 +110,8 @@ elif source == "Upload":
 
 else:
     with source_column:
+        st.caption("Draw one digit with the mouse, white on black like MNIST.")
+        st.space("medium")     # room for the canvas's floating toolbar (undo, redo, clear)
         try:
             from streamlit_drawable_canvas import st_canvas
             drawing = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000",
@@ -115,7 +123,7 @@ else:
             drawing = None
         strokes = (drawing.json_data or {}).get("objects") if drawing is not None else None
         if drawing is not None and not strokes:
-            st.info("Draw a digit with the mouse (white on black, like MNIST). The toolbar undoes and clears.")
+            st.info("Draw a digit on the canvas: the networks look at it as soon as you let go of the mouse.")
         elif strokes:
             try:
                 digit = inspection.prepare_digit(drawing.image_data)
@@ -150,10 +158,19 @@ with digit_column:
     st.caption(f"What the networks see (28×28). {digit_note}")
 
 # -- predictions ----------------------------------------------------------------------------------
+@st.cache_resource(show_spinner="Loading the Grad-CAM library (first time only)…")
+def cam_library_loaded() -> bool:
+    inspection.load_cam_library()          # a few seconds of imports, once per process
+    return True
+
+
+with user_errors("Could not load pytorch-grad-cam"):
+    cam_library_loaded()
 started = time.perf_counter()
 results = []
 with user_errors("Could not run the networks"):
     results = [inspection.inspect_digit(model, digit) for model in models]
+compute_seconds = time.perf_counter() - started      # the drawing below is not the library's time
 if len(results) < 2:
     st.stop()
 
@@ -161,7 +178,7 @@ st.subheader("Predictions")
 metric_columns = st.columns([1, 1, 3])
 for column, name, result in zip(metric_columns, names, results):
     column.metric(name, f"{result.predicted}", f"{result.probabilities[result.predicted]:.1%} sure",
-                  delta_color="off")
+                  delta_color="off", delta_arrow="off")
 bars = go.Figure([go.Bar(x=list(range(10)), y=result.probabilities, name=name, marker_color=PALETTE[i],
                          hovertemplate="class %{x}: %{y:.2%}<extra>" + name + "</extra>")
                   for i, (name, result) in enumerate(zip(names, results))])
@@ -230,7 +247,9 @@ for block, tab in enumerate(st.tabs(BLOCK_NAMES)):
 # -- class activation maps (paper Fig. 5) -----------------------------------------------------------
 st.subheader("Where each block finds the evidence (class activation maps)")
 method_column, stage_column, class_column = st.columns([2, 2, 2])
-method = method_column.selectbox("Method", list(inspection.CAM_METHODS), format_func=inspection.CAM_METHODS.get,
+METHOD_NOTES = {"eigencam": " (ignores the class)", "scorecam": " (slower)"}
+method = method_column.selectbox("Method", list(inspection.CAM_METHODS),
+                                 format_func=lambda key: inspection.CAM_METHODS[key] + METHOD_NOTES.get(key, ""),
                                  key="inspect_cam_method",
                                  help="Gradient methods weigh the block's channels by the class score's gradient. "
                                       "Eigen-CAM ignores the class. Score-CAM masks the input with every channel "
@@ -243,23 +262,37 @@ if method == "scorecam":
     st.caption("Score-CAM runs the network once per channel (up to 40 times per map): it is the slowest method.")
 
 
+def outline(row: int, col: int, fig: go.Figure, color: str) -> None:
+    """The digit's strokes as a translucent tint over a map: the map stays readable, the digit visible.
+    (A heat map with NaN off the strokes: NaN cells are transparent.)"""
+    strokes = np.where(pixels > 0.35, 1.0, np.nan)
+    fig.add_trace(go.Heatmap(z=strokes, colorscale=[[0, color], [1, color]], showscale=False, hoverinfo="skip"),
+                  row=row, col=col)
+
+
 def cam_figure(comparisons: list) -> go.Figure:
-    """Rows: model A, model B, A − B; columns: blocks. The digit in grey under each map."""
+    """Rows: model A, model B, A − B; columns: blocks. The digit's outline over each map."""
     titles = [f"{row} · block {b + 1}" for row in (names[0], names[1], "A − B") for b in range(3)]
     fig = make_subplots(rows=3, cols=3, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.06)
     for col, comparison in enumerate(comparisons, start=1):
-        for row, (z, axis) in enumerate(((comparison.cam_a, "coloraxis"), (comparison.cam_b, "coloraxis"),
-                                         (comparison.difference, "coloraxis2")), start=1):
+        spatial = inspection.FEATURE_SIZES[col - 1] > 1
+        rows = ((comparison.cam_a, "coloraxis", STROKES_ON_HEAT), (comparison.cam_b, "coloraxis", STROKES_ON_HEAT),
+                (comparison.difference, "coloraxis2", STROKES_ON_DIFF))
+        for row, (z, axis, line) in enumerate(rows, start=1):
+            if spatial:
+                fig.add_trace(go.Heatmap(z=z, coloraxis=axis, hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
+                              row=row, col=col)
+                outline(row, col, fig, line)
+                continue
+            # 1x1 maps: a CAM can only say whether the block holds evidence, not where; show the digit and that
             fig.add_trace(go.Heatmap(z=pixels, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
                           row=row, col=col)
-            fig.add_trace(go.Heatmap(z=z, coloraxis=axis, opacity=0.6,
-                                     hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"), row=row, col=col)
-        if inspection.FEATURE_SIZES[col - 1] == 1:
-            for row in range(3):
-                axis = (row * 3 + col) if row * 3 + col > 1 else ""
-                fig.add_annotation(text="1×1 maps:<br>no localisation", showarrow=False, x=0.5, y=0.1,
-                                   xref=f"x{axis} domain", yref=f"y{axis} domain",
-                                   font=dict(color="white", size=11), bgcolor="rgba(0,0,0,0.5)")
+            index = (row - 1) * 3 + col
+            evidence = {1: comparison.cam_a, 2: comparison.cam_b}.get(row)
+            text = "1×1 maps: no “where”" + ("" if evidence is None else
+                                              "<br>evidence for the class: " + ("yes" if evidence.max() > 0 else "no"))
+            fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.08, xref=f"x{index} domain",
+                               yref=f"y{index} domain", font=dict(color="white", size=11), bgcolor="rgba(0,0,0,0.6)")
     image_axes(fig, 3, 3)
     fig.update_layout(coloraxis=dict(colorscale=CAM_SCALE, cmin=0, cmax=1,
                                      colorbar=dict(title="CAM", thickness=10, len=0.6, y=0.68)),
@@ -270,10 +303,11 @@ def cam_figure(comparisons: list) -> go.Figure:
 
 
 comparisons = []
+started = time.perf_counter()
 with user_errors("Could not compute the class activation maps"):
     comparisons = [inspection.compare_cams(models[0], models[1], digit, block, stage, method, target)
                    for block in range(3)]
-elapsed = time.perf_counter() - started
+compute_seconds += time.perf_counter() - started
 if comparisons:
     explained = ("each model's own prediction (A: {}, B: {})".format(results[0].predicted, results[1].predicted)
                  if target is None else f"class {target}")
@@ -290,5 +324,9 @@ if comparisons:
                       f"{a:.0%} / {b:.0%}" if np.isfinite(a) and np.isfinite(b) else "n/a")
             if np.isfinite(comparison.correlation):
                 st.caption(f"Block {block + 1}: maps correlate at r = {comparison.correlation:.2f}")
-        st.caption("Block 3's maps are 1×1: a CAM there cannot say where, only whether (uniform map).")
-st.caption(f"Both networks, maps and CAMs computed in {elapsed * 1000:.0f} ms on the CPU.")
+        if method in ("gradcam", "gradcam++") and min(comparisons[0].on_ink_a, comparisons[0].on_ink_b) < 0.1:
+            st.caption("Block 1 lights the background? Grad-CAM gives each channel one weight, and in the first "
+                       "block those weights often turn negative on the strokes. Layer-CAM and HiRes-CAM weigh "
+                       "every pixel and localise better in early blocks.")
+st.caption(f"Computing the predictions, feature maps and six CAMs of both networks took "
+           f"{compute_seconds * 1000:.0f} ms; drawing them is the browser's work.")

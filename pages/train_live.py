@@ -19,7 +19,7 @@ JOB_IDS = "train_job_ids"
 REFRESH_TIMES = "train_refresh_times"
 FULL_RUN = "train_full_run"
 SAVED = "train_saved_paths"
-REFRESH_SECONDS = 0.5
+REFRESH_CHOICES = [0.5, 1.0, 2.0, 5.0]  # seconds between redraws of the live view
 LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
 SUBSETS = [None, 512, 2_000, 10_000, 30_000]
 ELSA_LIKE = "AReLU and every +ELSA activation"
@@ -50,9 +50,9 @@ if not data.mnist_available():
 
         try:
             data.download_mnist(progress=show_progress)
-        except (AReLULabError, OSError) as exc:
+        except Exception as exc:  # offline, a mirror down, a full disk...: one line, then the way round it
             bar.empty()
-            st.error(f"The download failed: {exc}")
+            st.error(f"The download failed: {exc if isinstance(exc, (AReLULabError, OSError)) else repr(exc)}")
             how_to_get_mnist(where)
         else:
             st.rerun()
@@ -64,7 +64,8 @@ if not data.mnist_available():
 # -- the race's jobs ----------------------------------------------------------------------------
 def race_jobs() -> list:
     """This session's current race (jobs pruned by the manager simply drop out)."""
-    jobs = [manager.get(owner, job_id) for job_id in st.session_state.get(JOB_IDS, [])]
+    job_ids = st.session_state.get(JOB_IDS)
+    jobs = [manager.get(owner, str(job_id)) for job_id in (job_ids if isinstance(job_ids, list) else [])]
     return [job for job in jobs if job is not None]
 
 
@@ -73,24 +74,49 @@ def activation_params(name: str, alpha: float, beta: float) -> dict:
     return {"alpha": alpha, "beta": beta} if name == "arelu" or name.endswith("+elsa") else {}
 
 
-def start_race(names: list[str], settings: dict) -> None:
+SETTING_KEYS = {"optimizer": "train_optimizer", "lr": "train_lr", "batch_size": "train_batch_size",  # setting: widget key
+                "epochs": "train_epochs", "alpha": "train_alpha", "beta": "train_beta", "seed": "train_seed",
+                "device": "train_device", "train_subset": "train_subset"}
+START_ERROR = "train_start_error"
+
+
+def start_race() -> None:
+    """on_click of Start: runs before the script, so the page that follows already shows the race."""
+    names = st.session_state.get("train_activations") or []
+    settings = {setting: st.session_state[key] for setting, key in SETTING_KEYS.items()}
+    if any(job.active for job in race_jobs()):
+        st.session_state[START_ERROR] = "A race is still running: stop it first."
+        return
+    if not names:
+        st.session_state[START_ERROR] = "Pick at least one activation."
+        return
     live_every, params_every = runs.live_report_intervals(settings["train_subset"], settings["batch_size"])
     jobs = []
     try:
         for name in names:
             config = TrainConfig(activation=name, activation_params=activation_params(name, settings["alpha"], settings["beta"]),
                                  optimizer=settings["optimizer"], lr=settings["lr"], batch_size=settings["batch_size"],
-                                 epochs=settings["epochs"], seed=settings["seed"], device=settings["device"],
+                                 epochs=settings["epochs"], seed=int(settings["seed"]), device=settings["device"],
                                  train_subset=settings["train_subset"], live_eval_every=live_every,
                                  params_every=params_every)
             jobs.append(manager.submit(owner, config, label=activation_info(name).name))
-    except AReLULabError as exc:
+    except Exception as exc:  # AReLULabError says what to fix; anything else is still one line, no traceback
         for job in jobs:  # all or nothing: a half-started race is confusing
             manager.stop(owner, job.id)
-        st.error(f"Could not start: {exc}")
+        reason = str(exc) if isinstance(exc, AReLULabError) else f"unexpected {type(exc).__name__}: {exc}"
+        st.session_state[START_ERROR] = f"Could not start: {reason}"
         return
     st.session_state[JOB_IDS] = [job.id for job in jobs]
     st.session_state[REFRESH_TIMES] = []
+
+
+def stop_race() -> None:
+    for job in race_jobs():
+        manager.stop(owner, job.id)
+
+
+def clear_race() -> None:
+    st.session_state[JOB_IDS] = []
 
 
 jobs = race_jobs()
@@ -100,49 +126,45 @@ racing = any(job.active for job in jobs)
 with st.form("race_settings", border=True):
     st.markdown("**Race settings**")
     choices = list_activations() + explore.elsa_names(include_non_elementwise=True)
-    names = st.multiselect("Activations (one to four)", choices, default=["relu", "arelu"], max_selections=4,
-                           format_func=lambda key: activation_info(key).name, key="train_activations",
-                           persist_state="session")
+    st.multiselect("Activations (one to four)", choices, default=["relu", "arelu"], max_selections=4,
+                   format_func=lambda key: activation_info(key).name, key="train_activations", persist_state="session")
     c1, c2, c3, c4 = st.columns(4)
-    optimizer = c1.selectbox("Optimizer", ["sgd", "adam"], key="train_optimizer", persist_state="session",
-                             format_func={"sgd": "SGD, momentum 0.9", "adam": "Adam"}.get)
-    lr = c2.select_slider("Learning rate", LEARNING_RATES, value=1e-3, format_func=lambda v: f"{v:g}",
-                          key="train_lr", persist_state="session")
-    batch_size = c3.selectbox("Batch size", [32, 64, 128, 256, 512], index=2, key="train_batch",
-                              persist_state="session")
-    epochs = c4.slider("Epochs", 1, 20, 1, key="train_epochs", persist_state="session")
+    c1.selectbox("Optimizer", ["sgd", "adam"], key="train_optimizer", persist_state="session",
+                 format_func={"sgd": "SGD, momentum 0.9", "adam": "Adam"}.get)
+    c2.select_slider("Learning rate", LEARNING_RATES, value=1e-3, format_func=lambda v: f"{v:g}", key="train_lr",
+                     persist_state="session")
+    c3.selectbox("Batch size", [32, 64, 128, 256, 512], index=2, key="train_batch_size", persist_state="session")
+    c4.slider("Epochs", 1, 20, 1, key="train_epochs", persist_state="session")
     c5, c6, c7, c8, c9 = st.columns(5)
-    alpha = c5.slider("Initial α", 0.01, 0.99, 0.9, 0.01, key="train_alpha", persist_state="session",
-                      help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries 0.01 to 0.99.")
-    beta = c6.slider("Initial β", -5.0, 5.0, 2.0, 0.5, key="train_beta", persist_state="session",
-                     help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries -2 to 2.")
-    seed = int(c7.number_input("Seed", 0, 1_000_000, 0, key="train_seed", persist_state="session"))
+    c5.slider("Initial α", 0.01, 0.99, 0.9, 0.01, key="train_alpha", persist_state="session",
+              help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries 0.01 to 0.99.")
+    c6.slider("Initial β", -5.0, 5.0, 2.0, 0.5, key="train_beta", persist_state="session",
+              help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries -2 to 2.")
+    c7.number_input("Seed", 0, 1_000_000, 0, key="train_seed", persist_state="session")
     devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
-    device = c8.selectbox("Device", devices, key="train_device", persist_state="session",
-                          help=f"auto = {device_label(resolve_device('auto'))}")
-    train_subset = c9.selectbox("Training digits", SUBSETS, key="train_subset", persist_state="session",
-                                format_func=lambda n: "all 60 000" if n is None else f"first {n:,}".replace(",", " "),
-                                help="A subset makes a quick demo; the paper's Table 1 uses all 60 000.")
-    started = st.form_submit_button("Start race", type="primary", disabled=racing,
-                                    help="Stop the current race first." if racing else None)
+    c8.selectbox("Device", devices, key="train_device", persist_state="session",
+                 help=f"auto = {device_label(resolve_device('auto'))}")
+    c9.selectbox("Training digits", SUBSETS, key="train_subset", persist_state="session",
+                 format_func=lambda n: "all 60 000" if n is None else f"first {n:,}".replace(",", " "),
+                 help="A subset makes a quick demo; the paper's Table 1 uses all 60 000.")
+    st.form_submit_button("Start race", type="primary", disabled=racing, on_click=start_race,
+                          help="Stop the current race first." if racing else None)
 
-if started:
-    if not names:
-        st.error("Pick at least one activation.")
-    else:
-        start_race(names, dict(optimizer=optimizer, lr=lr, batch_size=batch_size, epochs=epochs, alpha=alpha,
-                               beta=beta, seed=seed, device=device, train_subset=train_subset))
-        jobs = race_jobs()
-        racing = any(job.active for job in jobs)
+if START_ERROR in st.session_state:
+    st.error(st.session_state.pop(START_ERROR))
 
+refresh_seconds = REFRESH_CHOICES[0]
 if jobs:
-    stop_column, clear_column, _ = st.columns([1, 1, 4])
-    if racing and stop_column.button("Stop", icon="⏹️"):
-        for job in jobs:
-            manager.stop(owner, job.id)
-    if not racing and clear_column.button("Clear results"):
-        st.session_state[JOB_IDS] = []
-        st.rerun()
+    button_column, _, refresh_column = st.columns([1, 2, 2], vertical_alignment="bottom")
+    if racing:
+        button_column.button("Stop", icon=":material/stop:", on_click=stop_race)
+        refresh_seconds = refresh_column.select_slider(
+            "Redraw the live view every", REFRESH_CHOICES, value=REFRESH_CHOICES[0], format_func=lambda s: f"{s:g} s",
+            key="train_refresh", persist_state="session",
+            help="Redrawing runs in the same process as the trainings and takes CPU time from them: "
+                 "on a small CPU server, redraw less often to train faster.")
+    else:
+        button_column.button("Clear results", icon=":material/delete_sweep:", on_click=clear_race)
 
 
 # -- live view -----------------------------------------------------------------------------------
@@ -227,22 +249,31 @@ def parameters_figure(jobs, progresses) -> go.Figure | None:
         for panel, name in enumerate(names, start=1):
             rows = progress.params[progress.params["param"] == name]
             for layer, layer_rows in rows.groupby("layer"):
+                layer_rows = runs.downsample(layer_rows, 500)
                 data.append(trace(panel, x=layer_rows["step"], y=layer_rows["value"], mode="lines",
                                   name=f"{job.label} layer {layer}", legendgroup=f"{job.id}-{layer}",
                                   showlegend=panel == 1, line=dict(color=color, dash=dashes[(layer - 1) % 3])))
     return go.Figure(data=data, layout=panels_layout([{"alpha": "α", "beta": "β"}.get(n, n) for n in names], 340))
 
 
-def record_refresh() -> float | None:
+def record_refresh(setting: float) -> float | None:
     """Seconds between the last redraws of the live view, as measured here (None before two)."""
+    if st.session_state.get(REFRESH_TIMES + "_setting") != setting:  # a new setting: measure afresh
+        st.session_state[REFRESH_TIMES + "_setting"], st.session_state[REFRESH_TIMES] = setting, []
     times = st.session_state.setdefault(REFRESH_TIMES, [])
     times.append(time.monotonic())
     del times[:-21]
     return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else None
 
 
-def live_view(polling: bool) -> None:
+def live_view(polling: bool, every: float) -> None:
     full_run = st.session_state.pop(FULL_RUN, False)
+    with user_errors("Could not draw the live view"):
+        draw_live_view(polling and not full_run, every)
+
+
+def draw_live_view(polling: bool, every: float) -> None:
+    """polling: this is one of the timed redraws (not the full run of the page)."""
     jobs = race_jobs()
     progresses = [runs.progress_tables(job.snapshot()) for job in jobs]
     columns = st.columns(len(jobs))
@@ -255,16 +286,16 @@ def live_view(polling: bool) -> None:
     if params_fig is not None:
         st.markdown("**Learnable parameters of each layer** (paper Fig. 2b)")
         st.plotly_chart(params_fig, key="train_parameters")
-    interval = record_refresh() if polling and not full_run else None
+    interval = record_refresh(every) if polling else None
     if interval:
         st.caption(f"Live view redrawn every {interval:.2f} s (measured over the last redraws).")
-    if polling and not full_run and not any(job.active for job in jobs):
+    if polling and not any(job.active for job in jobs):
         st.rerun()  # the race just ended: one full run draws the results below and stops the polling
 
 
 if jobs:
     st.session_state[FULL_RUN] = True
-    st.fragment(live_view, run_every=REFRESH_SECONDS if racing else None)(racing)
+    st.fragment(live_view, run_every=refresh_seconds if racing else None)(racing, refresh_seconds)
 
 
 # -- results ---------------------------------------------------------------------------------------
@@ -281,18 +312,18 @@ def results(job, color: str) -> None:
     save, download_checkpoint, download_csv = st.columns(3)
     download_csv.download_button("Metrics (CSV)", data=lambda: runs.metrics_csv(job.snapshot()),
                                  file_name=f"{job.config.activation}_metrics.csv", mime="text/csv",
-                                 key=f"csv_{job.id}", on_click="ignore", icon="📄")
+                                 key=f"csv_{job.id}", on_click="ignore", icon=":material/table_view:")
     if result is None or result.steps == 0 or job.status == "diverged":
         return
     saved = st.session_state.setdefault(SAVED, {})
-    if save.button("Save to runs/", key=f"save_{job.id}", icon="💾", disabled=job.id in saved):
+    if save.button("Save to runs/", key=f"save_{job.id}", icon=":material/save:", disabled=job.id in saved):
         with user_errors("Could not save the checkpoint"):
             saved[job.id] = str(runs.save_run_checkpoint(result, label=job.label))
     if job.id in saved:
         save.caption(f"Saved as `{saved[job.id]}`: the Explore and Feature maps pages list it.")
     download_checkpoint.download_button("Checkpoint (.pt)", data=lambda: runs.run_checkpoint_bytes(result, job.label),
                                         file_name=runs.checkpoint_filename(result), mime="application/octet-stream",
-                                        key=f"ckpt_{job.id}", on_click="ignore", icon="⬇️")
+                                        key=f"ckpt_{job.id}", on_click="ignore", icon=":material/download:")
     info = activation_info(job.config.activation)
     if info.learnable and info.elementwise:
         with user_errors("Could not draw the learned curves"):
@@ -300,11 +331,12 @@ def results(job, color: str) -> None:
             layers = explore.learned_layer_curves(result.model, x)
             initial = explore.initial_curve(job.config.activation, job.config.activation_params, x)
             st.plotly_chart(charts.layer_curves_figure(x, layers, initial), key=f"learned_{job.id}")
+            st.dataframe(explore.layer_parameters_table(layers), hide_index=True, width="content")
 
 
 if jobs and not racing:
     st.subheader("Results")
     st.caption("Learned curve of each layer over the initial one (dashed), as in the paper's Fig. 2c.")
     for index, job in enumerate(jobs):
-        with st.container(border=True):
+        with st.container(border=True), user_errors(f"Could not show the result of {job.label}"):
             results(job, PALETTE[index % len(PALETTE)])

@@ -207,12 +207,13 @@ async def start_race(page, activation: str, report: SessionReport) -> None:
         remove = page.get_by_role("button", name=f"Remove {default}", exact=True)
         if await remove.count():
             await remove.first.click()
-    box = page.get_by_label("Activations (one to four)", exact=True)
+    box = page.get_by_role("combobox", name="Activations (one to four)", exact=True)
     await box.click()
     await box.fill(activation)
     await page.get_by_role("option", name=activation, exact=True).first.click()
     await page.keyboard.press("Escape")
-    await page.get_by_label("Training digits", exact=False).first.click()
+    digits = page.get_by_role("combobox", name="Training digits", exact=True)
+    await digits.click()
     await page.get_by_role("option", name="first 512", exact=True).first.click()
     await page.get_by_role("button", name="Start race").click()
     # the race's card appears: running, or queued with its place
@@ -239,7 +240,8 @@ async def wait_for_results(page, report: SessionReport, timeout_s: float) -> Non
     raise TimeoutError(f"the job did not finish in {timeout_s:.0f} s (last: {report.statuses_seen})")
 
 
-async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float):
+async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float,
+                      shots: Path | None = None):
     started = time.perf_counter()
     context = await browser.new_context(viewport={"width": 1400, "height": 1000})
     page = await context.new_page()
@@ -258,15 +260,22 @@ async def run_session(browser, url: str, index: int, report: SessionReport, page
         await collect_errors(page, "Train live results", report)
     except Exception as exc:  # a session that breaks is a finding, not a crash of the script
         report.errors.append(f"session {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
+        if shots:
+            try:
+                await page.screenshot(path=str(shots / f"session-{index}-failure.png"), full_page=True)
+            except Exception:
+                pass
     finally:
         report.seconds = round(time.perf_counter() - started, 1)
         await context.close()
 
 
-async def drive(url: str, sessions: int, timeout: float, stagger: float, browse: bool = True) -> list[SessionReport]:
+async def drive(url: str, reports: list[SessionReport], timeout: float, stagger: float, browse: bool = True,
+                shots: Path | None = None) -> None:
+    """Run every session at once (staggered starts); the reports fill in as they go, even on a timeout."""
     from playwright.async_api import async_playwright
     deadline = time.monotonic() + timeout
-    reports = [SessionReport(i, ACTIVATIONS[i % len(ACTIVATIONS)]) for i in range(sessions)]
+    sessions = len(reports)
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -280,13 +289,12 @@ async def drive(url: str, sessions: int, timeout: float, stagger: float, browse:
 
             async def delayed(i):
                 await asyncio.sleep(i * stagger)
-                await run_session(browser, url, i, reports[i], offered, deadline)
+                await run_session(browser, url, i, reports[i], offered, deadline, shots)
 
             await asyncio.wait_for(asyncio.gather(*(delayed(i) for i in range(sessions))),
                                    timeout=max(1.0, deadline - time.monotonic()))
         finally:
             await browser.close()
-    return reports
 
 
 # --------------------------------------------------------------------------- main
@@ -299,11 +307,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between session starts")
     parser.add_argument("--no-browse", action="store_true", help="skip browsing the other pages")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
+    parser.add_argument("--data-dir", default=os.environ.get("ARELU_DATA_DIR") or str(REPO.parent / "shared" / "data"),
+                        help="MNIST for the server (default: $ARELU_DATA_DIR, else ../shared/data as scripts/test.sh)")
     args = parser.parse_args(argv)
     if not 1 <= args.sessions <= 40:
         parser.error("--sessions must be 1..40 (this is a bounded test)")
     if not 10 <= args.timeout <= 900:
         parser.error("--timeout must be 10..900 seconds")
+    raw = Path(args.data_dir) / "MNIST" / "raw"
+    if not all((raw / n).exists() or (raw / (n + ".gz")).exists() for n in
+               ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")):
+        print(f"MNIST is needed for the trainings: none in {raw} (pass --data-dir or set ARELU_DATA_DIR)", file=sys.stderr)
+        return 1
     if not Path(CHROMIUM).exists():
         print(f"Debian's chromium is needed at {CHROMIUM}", file=sys.stderr)
         return 1
@@ -311,22 +326,28 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="arelu-load-"))
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "ARELU_MAX_JOBS": str(args.max_jobs), "ARELU_RUNS_DIR": str(work / "runs")}
+    env = {**os.environ, "ARELU_MAX_JOBS": str(args.max_jobs), "ARELU_RUNS_DIR": str(work / "runs"),
+           "ARELU_DATA_DIR": str(Path(args.data_dir).absolute())}
     proc = start_server(port, env, work / "streamlit.log")
     hard_stop = threading.Timer(args.timeout + 60, lambda: (stop_process(proc), os._exit(2)))
     hard_stop.daemon = True
     hard_stop.start()                                   # whatever hangs, the run ends
     sampler = None
-    timed_out, reports = False, []
+    timed_out = False
+    reports = [SessionReport(i, ACTIVATIONS[i % len(ACTIVATIONS)]) for i in range(args.sessions)]
     started = time.perf_counter()
     try:
-        startup = wait_healthy(url, proc, timeout=min(120.0, args.timeout))
+        try:
+            startup = wait_healthy(url, proc, timeout=min(120.0, args.timeout))
+        except RuntimeError as exc:
+            print(f"the server did not start: {exc}\n{(work / 'streamlit.log').read_text()[-3000:]}", file=sys.stderr)
+            return 1
         sampler = RssSampler(proc.pid)
         baseline_rss = sampler.rss_mb()
         sampler.start()
         try:
-            reports = asyncio.run(drive(url, args.sessions, args.timeout - (time.perf_counter() - started),
-                                        args.stagger, browse=not args.no_browse))
+            asyncio.run(drive(url, reports, args.timeout - (time.perf_counter() - started), args.stagger,
+                              browse=not args.no_browse, shots=work))
         except (asyncio.TimeoutError, TimeoutError):
             timed_out = True
     finally:
@@ -343,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     server_tracebacks = log_text.count("Traceback (most recent call last)")
     summary = {
         "sessions": args.sessions, "max_jobs": args.max_jobs, "wall_seconds": round(wall, 1),
-        "server_startup_seconds": round(startup, 1) if reports or not timed_out else None,
+        "server_startup_seconds": round(startup, 1),
         "timed_out": timed_out,
         "sessions_finished": sum(1 for r in reports if r.final_status and r.final_status.startswith("finished")),
         "sessions_seen_queued": sum(1 for r in reports if "queued" in r.statuses_seen),

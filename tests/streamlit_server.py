@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -113,3 +114,81 @@ def wait_until_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.6) -> None
             return
         time.sleep(0.1)
     raise AssertionError("the page kept running")
+
+
+# --------------------------------------------------------------------------- the Train live page (sync API)
+
+CARD = re.compile(r"■\s*(?P<label>.+?)\s*·\s*(?P<status>.+)")
+
+
+def start_race(page, activation: str, digits: str = "first 512", max_epochs: bool = False, click: bool = True) -> None:
+    """On Train live: one activation instead of the default pair, a training subset, then Start race
+    (unless click is False: the caller clicks "Start race" later)."""
+    page.get_by_role("button", name="Start race").wait_for(timeout=120_000)
+    wait_until_idle(page)
+    dismiss_dialogs(page)
+    for default in ("ReLU", "AReLU"):
+        remove = page.get_by_role("button", name=f"Remove {default}", exact=True)
+        if remove.count():
+            remove.first.click()
+    box = page.get_by_role("combobox", name="Activations (one to four)", exact=True)
+    box.click()
+    box.fill(activation)
+    page.get_by_role("option", name=activation, exact=True).first.click()
+    page.keyboard.press("Escape")
+    page.get_by_role("combobox", name="Training digits", exact=True).click()
+    page.get_by_role("option", name=digits, exact=True).first.click()
+    if max_epochs:
+        slider = page.get_by_role("slider", name="Epochs").first
+        slider.focus()
+        slider.press("End")
+    if click:
+        page.get_by_role("button", name="Start race").click()
+
+
+def read_cards(page) -> list[tuple[str, str]]:
+    """(label, status) of the job and result cards on Train live ("AReLU", "queued, position 1")."""
+    cards = []
+    for text in page.locator('[data-testid="stMarkdownContainer"]').all_inner_texts():
+        for line in text.splitlines():
+            match = CARD.search(line)
+            if match:
+                cards.append((match["label"].strip(), match["status"].strip()))
+    return cards
+
+
+def wait_for_cards(page, predicate, timeout_s: float = 120.0, what: str = "job cards"):
+    deadline = time.monotonic() + timeout_s
+    cards = []
+    while time.monotonic() < deadline:
+        cards = read_cards(page)
+        if cards and predicate(cards):
+            return cards
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}; last cards: {cards}")
+
+
+def warm_up(browser, url: str) -> None:
+    """Open the home page once. On a fresh server the very first visit straight to a sub-page (/train)
+    shows Streamlit's "Page not found" dialog over the right page (streamlit/streamlit#9992): the
+    pages are only known after the main script has run once."""
+    page = browser.new_page()
+    try:
+        page.goto(url + "/")
+        wait_until_idle(page, timeout_s=120)
+    finally:
+        page.close()
+
+
+def dismiss_dialogs(page) -> list[str]:
+    """Close Streamlit's modal dialogs (they make the page inert); returns what they said."""
+    said = []
+    for _ in range(3):
+        dialog = page.locator('[role="dialog"]')
+        if not dialog.count():
+            break
+        said.append(dialog.first.inner_text()[:200])
+        print(f"dismissed a dialog: {said[-1]!r}", file=sys.stderr)
+        page.keyboard.press("Escape")
+        time.sleep(0.3)
+    return said

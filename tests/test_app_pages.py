@@ -169,3 +169,37 @@ def test_train_live_reports_a_diverged_run(isolated_runs):
     assert job.status == "diverged"
     assert any("diverged" in warning.value and "smaller learning rate" in warning.value for warning in at.warning)
     assert not at.exception
+
+
+def test_train_live_downloads_mnist_with_a_progress_bar(data_dir, tmp_path, monkeypatch):
+    import shutil
+    target = tmp_path / "fresh"
+    monkeypatch.setenv("ARELU_DATA_DIR", str(target))
+    reported = []
+
+    def fake_download(directory=None, progress=None, **kwargs):  # the real files, "arriving" in two chunks
+        raw = target / "MNIST" / "raw"
+        raw.mkdir(parents=True)
+        for source in sorted((Path(data_dir) / "MNIST" / "raw").iterdir()):
+            for done in (source.stat().st_size // 2, source.stat().st_size):
+                progress(source.name + ".gz", done, source.stat().st_size)
+                reported.append(done)
+            shutil.copy(source, raw / source.name)
+        return target
+
+    monkeypatch.setattr("arelu_core.data.download_mnist", fake_download)
+    at = open_page("pages/train_live.py")
+    button(at, "Download MNIST (about 11 MB)").click().run()
+    assert not at.exception and not at.error and reported
+    assert any(b.label == "Start race" for b in at.button)  # the data is there: the race settings show
+
+
+def test_train_live_shows_queue_positions_beyond_the_free_slots(isolated_runs):
+    at = open_page("pages/train_live.py")
+    at.multiselect(key="train_activations").set_value(["relu", "arelu", "tanh", "swish"])
+    at.selectbox(key="train_subset").set_value(512)
+    button(at, "Start race").click().run()
+    assert not at.exception
+    assert "queued, position" in texts(at)  # two slots (the default): the third and fourth wait
+    run_until_results(at)
+    assert texts(at).count("finished") >= 4

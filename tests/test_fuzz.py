@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import pickle
 import random
 import struct

@@ -40,10 +40,13 @@ if HAVE_NUMBA:
         return s_neg, s_pos
 
     # reassoc lets LLVM vectorise the float64 sums; no other fast-math (NaNs must stay NaNs).
-    _flags = dict(cache=True, nogil=True, fastmath={"reassoc"})
-    _forward_parallel = numba.njit(parallel=True, **_flags)(_forward_loop)
+    # Only the parallel versions are cached on disk: Numba's cache is keyed by the Python function,
+    # so caching both compilations of one loop would let one overwrite the other (seen: the serial
+    # kernel came back from the cache as the parallel one, 20000x slower on small tensors).
+    _flags = dict(nogil=True, fastmath={"reassoc"})
+    _forward_parallel = numba.njit(parallel=True, cache=True, **_flags)(_forward_loop)
     _forward_serial = numba.njit(**_flags)(_forward_loop)
-    _backward_parallel = numba.njit(parallel=True, **_flags)(_backward_loop)
+    _backward_parallel = numba.njit(parallel=True, cache=True, **_flags)(_backward_loop)
     _backward_serial = numba.njit(**_flags)(_backward_loop)
 
 

@@ -21,11 +21,14 @@ except Exception:  # pragma: no cover - numba is a requirement; keep the library
     HAVE_NUMBA = False
 
 if HAVE_NUMBA:
-    _flags = dict(parallel=True, cache=True, nogil=True, fastmath={"reassoc"})
+    # Serial on purpose: Numba's parallel threading layer spin-waits between calls, and on a small shared
+    # CPU those spinning threads took 3-4x the CPU time of a whole training step (measured). torch
+    # already spreads the convolutions over the cores.
+    _flags = dict(cache=True, nogil=True, fastmath={"reassoc"})
 
     @numba.njit(**_flags)
     def _forward(x, y, neg, pos, inner, G):
-        for blk in numba.prange(x.size // inner):
+        for blk in range(x.size // inner):
             g = blk % G
             n, p = neg[g], pos[g]
             for i in range(blk * inner, (blk + 1) * inner):
@@ -35,8 +38,8 @@ if HAVE_NUMBA:
     @numba.njit(**_flags)
     def _backward(g_out, x, gx, neg, pos, inner, G, partial):
         # partial[blk] = (sum g*x over x<0, over x>=0) of one block; summed per model afterwards
-        # (a parallel loop cannot reduce into an array safely).
-        for blk in numba.prange(x.size // inner):
+        # (kept per block so a parallel version could fill it).
+        for blk in range(x.size // inner):
             g = blk % G
             n, p = neg[g], pos[g]
             s_neg = 0.0
@@ -61,24 +64,22 @@ def _scales(alpha, beta, offset):
 
 
 class GroupSignScale(torch.autograd.Function):
-    """x: [B, G, ...] contiguous, alpha/beta: [G]. Gradients as activations/arelu.py's op."""
+    """x: contiguous, model of flat index i = (i // inner) % G; alpha/beta: [G]. Gradients as AReLU's op."""
 
     @staticmethod
-    def forward(ctx, x, alpha, beta, offset: float):
-        x = x.contiguous()
+    def forward(ctx, x, alpha, beta, offset: float, inner: int):
         G = alpha.numel()
-        inner = x[0, 0].numel()
         neg, sig, pos = _scales(alpha, beta, offset)
         y = torch.empty_like(x)
         _forward(x.view(-1).numpy(), y.view(-1).numpy(), neg.double().numpy(), pos.double().numpy(), inner, G)
         ctx.save_for_backward(x, alpha, beta)
-        ctx.offset = offset
+        ctx.offset, ctx.inner = offset, inner
         return y
 
     @staticmethod
     def backward(ctx, g_out):
         x, alpha, beta = ctx.saved_tensors
-        G, inner = alpha.numel(), x[0, 0].numel()
+        G, inner = alpha.numel(), ctx.inner
         neg, sig, pos = _scales(alpha, beta, ctx.offset)
         g_out = g_out.contiguous()
         gx = torch.empty_like(x)
@@ -91,7 +92,7 @@ class GroupSignScale(torch.autograd.Function):
         inside = (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
         d_alpha = torch.where(inside, sums[:, 0], torch.zeros_like(sums[:, 0]))
         d_beta = sig * (1 - sig) * sums[:, 1]
-        return gx, d_alpha, d_beta, None
+        return gx, d_alpha, d_beta, None, None
 
 
 def _torch_sign_scale(x, alpha, beta, offset: float):
@@ -106,7 +107,14 @@ def _torch_sign_scale(x, alpha, beta, offset: float):
 
 
 def group_sign_scale(x, alpha, beta, offset: float):
-    """AReLU (offset 1) or ELSA's attention term (offset 0) of G models; x: [B, G, ...]."""
-    if HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
-        return GroupSignScale.apply(x, alpha, beta, offset)
-    return _torch_sign_scale(x, alpha, beta, offset)
+    """AReLU (offset 1) or ELSA's attention term (offset 0) of G models; x: [B, G, C, H, W]."""
+    if not (HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)):
+        return _torch_sign_scale(x, alpha, beta, offset)
+    if x.ndim == 5:
+        # Channels-last memory is [B, H, W, G, C]: run the kernel on that view, no copy.
+        # (permute(0, 3, 4, 1, 2) is its own inverse on 5 dims.)
+        xl = x.permute(0, 3, 4, 1, 2)
+        if xl.is_contiguous():
+            return GroupSignScale.apply(xl, alpha, beta, offset, x.shape[2]).permute(0, 3, 4, 1, 2)
+    x = x.contiguous()
+    return GroupSignScale.apply(x, alpha, beta, offset, x[0, 0].numel())

@@ -16,8 +16,9 @@ def _params_label(params: dict) -> str:
 
 
 def cell_key(record: dict) -> tuple:
+    """Runs of one cell differ only by seed (a subset or shorter schedule is another cell)."""
     return (record["activation"], json.dumps(record.get("params") or {}, sort_keys=True),
-            record["optimizer"], float(record["lr"]))
+            record["optimizer"], float(record["lr"]), record.get("epochs"), record.get("train_subset"))
 
 
 def _curve(runs: list[dict]) -> list[float]:
@@ -41,23 +42,23 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
     base_cells = {}
     if baseline:
         for cell in summarise("table1", baseline)["cells"]:
-            base_cells[(cell["activation"], cell["optimizer"], cell["lr"])] = cell
+            base_cells[(cell["activation"], cell["optimizer"], cell["lr"], cell["train_subset"])] = cell
     cells = []
-    for (activation, params, optimizer, lr), runs in groups.items():
+    for (activation, params, optimizer, lr, epochs, subset), runs in groups.items():
         values = [v for v in map(final_accuracy, runs) if v is not None]
         mean = round(fmean(values), 4) if values else None
         cell = {"activation": activation, "params": json.loads(params), "optimizer": optimizer, "lr": lr,
                 "mean": mean, "std": round(pstdev(values), 4) if values else None, "n": len(values),
                 "diverged": sum(r.get("status") == "diverged" for r in runs),
                 "seeds": sorted(r["seed"] for r in runs), "paper": None, "diff": None,
-                "epochs": max(len(r["accuracy"]) for r in runs), "curve": _curve(runs)}
+                "epochs": epochs, "train_subset": subset, "curve": _curve(runs)}
         if experiment == "table1":
             cell["paper"] = table1_value(activation, optimizer, lr)
         elif experiment == "fig3":
             cell["paper_epoch1"] = table1_value(activation, optimizer, lr)   # Fig. 3's first epoch is Table 1
         elif experiment == "table4":
             base = activation[:-len(ELSA)] if activation.endswith(ELSA) else activation
-            ours = base_cells.get((base, optimizer, lr))
+            ours = base_cells.get((base, optimizer, lr, subset))
             cell["base"] = base
             cell["table1_mean"] = ours["mean"] if ours else None
         reference = cell["paper"] if experiment == "table1" else cell.get("table1_mean")

@@ -1,0 +1,217 @@
+"""Reproduction: batched training equals sequential training, divergence stays isolated, results
+files resume and refuse foreign or damaged content, claims follow the data, the CLI's JSON parses."""
+import json
+import os
+from pathlib import Path
+from statistics import fmean, pstdev
+
+import pytest
+
+from arelu_core.cli import main
+from arelu_core.data import load_mnist, mnist_available
+from arelu_core.errors import AReLULabError
+from arelu_core.reproduce import (NO_DATA, NOT_SUPPORTED, SUPPORTED, BackgroundRun, ResultsFileError, RunSpec,
+                                  run_experiment, summarise, train_group)
+from arelu_core.reproduce import batched
+from arelu_core.trainer import TrainConfig, train
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = os.environ.get("ARELU_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+needs_mnist = pytest.mark.skipif(not mnist_available(DATA_DIR), reason=f"no MNIST in {DATA_DIR}")
+SUBSET = 2048          # 16 steps at batch 128: enough to separate seeds, seconds on the CPU
+TINY = 256             # 2 steps: for bookkeeping tests
+
+
+@pytest.fixture(scope="module")
+def data():
+    return load_mnist(True, DATA_DIR), load_mnist(False, DATA_DIR).subset(2000)
+
+
+@needs_mnist
+def test_batched_matches_sequential(data):
+    train_data, test_data = data
+    specs = [RunSpec(a, "sgd", 1e-2, seed=s, train_subset=SUBSET) for a in ("relu", "arelu") for s in (0, 1, 2)]
+    outcomes = train_group(specs, train_data, test_data, "cpu")        # one group, two activations
+    ours, theirs = {}, {}
+    for spec, out in zip(specs, outcomes):
+        ref = train(TrainConfig(activation=spec.activation, optimizer="sgd", lr=1e-2, seed=spec.seed, device="cpu",
+                                train_subset=SUBSET, params_every=0), train_data=train_data, test_data=test_data)
+        assert out["status"] == ref.status == "finished"
+        # Same init and batch order; only float summation order differs.
+        assert out["accuracy"][0] == pytest.approx(ref.epoch_accuracies[0], abs=0.3), spec.key()
+        if spec.activation == "arelu":
+            for got, want in zip(out["activation_parameters"][-1], ref.model.activation_parameters()):
+                assert got["alpha"] == pytest.approx(want["alpha"], abs=1e-3)
+                assert got["beta"] == pytest.approx(want["beta"], abs=1e-3)
+        ours.setdefault(spec.activation, []).append(out["accuracy"][0])
+        theirs.setdefault(spec.activation, []).append(ref.epoch_accuracies[0])
+    for act in ours:   # the per-activation distributions over seeds agree too
+        assert fmean(ours[act]) == pytest.approx(fmean(theirs[act]), abs=0.2)
+        assert pstdev(ours[act]) == pytest.approx(pstdev(theirs[act]), abs=0.3)
+    assert len(set(ours["relu"])) > 1   # the seeds really differ
+
+
+@needs_mnist
+def test_divergence_is_isolated(data, monkeypatch):
+    train_data, test_data = data
+    specs = [RunSpec("arelu", "adam", 1e-3, seed=s, train_subset=640) for s in (0, 1, 2)]
+    clean = train_group(specs, train_data, test_data, "cpu")
+
+    class Poisoned(batched.GroupedMNISTConv):
+        calls = 0
+
+        def forward(self, x):
+            out = super().forward(x)
+            if self.training:
+                Poisoned.calls += 1
+                if Poisoned.calls == 3:      # model 1's loss turns NaN at step 3
+                    out = out.clone()
+                    out[:, 1] = float("nan")
+            return out
+
+    monkeypatch.setattr(batched, "GroupedMNISTConv", Poisoned)
+    poisoned = train_group(specs, train_data, test_data, "cpu")
+    assert poisoned[1]["status"] == "diverged" and "step 3" in poisoned[1]["message"]
+    assert poisoned[1]["accuracy"] == []
+    for g in (0, 2):   # the others trained exactly as without model 1's NaN
+        assert poisoned[g]["status"] == "finished"
+        assert poisoned[g]["accuracy"] == clean[g]["accuracy"]
+        assert poisoned[g]["activation_parameters"] == clean[g]["activation_parameters"]
+
+
+class Interrupt(Exception):
+    pass
+
+
+def _grid(**kw):
+    return {**dict(activations=["relu"], optimizers=["sgd"], lrs=[1e-2, 1e-3], seeds=[0], train_subset=TINY,
+                   data_dir=DATA_DIR, device="cpu", group_size=1), **kw}
+
+
+@needs_mnist
+def test_resume_after_interrupt(tmp_path):
+    def interrupt_after_first_run(event):
+        if event["kind"] == "run":
+            raise Interrupt
+    with pytest.raises(Interrupt):
+        run_experiment("table1", out=tmp_path, progress=interrupt_after_first_run, **_grid())
+    lines = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 1                                    # the finished run was written before the interrupt
+
+    groups = []
+    summary = run_experiment("table1", out=tmp_path, progress=lambda e: groups.append(e) if e["kind"] == "group" else None,
+                             **_grid())
+    assert len(groups) == 1                                   # only the missing run was trained
+    after = (tmp_path / "runs.jsonl").read_text().splitlines()
+    assert after[0] == lines[0] and len(after) == 2           # nothing lost, nothing redone
+    assert summary["skipped"] == 1 and summary["trained_now"] == 1 and summary["status"] == "finished"
+    assert {c["lr"] for c in summary["cells"]} == {1e-2, 1e-3}
+
+
+def _one_line_error(exc_info):
+    message = str(exc_info.value)
+    assert "\n" not in message and "Traceback" not in message
+    return message
+
+
+@needs_mnist
+def test_foreign_and_corrupted_results_files_are_refused_and_kept(tmp_path):
+    run_experiment("table1", out=tmp_path, **_grid(lrs=[1e-2]))
+    path = tmp_path / "runs.jsonl"
+    original = path.read_bytes()
+    with pytest.raises(ResultsFileError) as exc:              # another experiment's file
+        run_experiment("fig2", out=tmp_path, seeds=[0], epochs=1, train_subset=TINY, data_dir=DATA_DIR, device="cpu")
+    assert "holds table1 runs, not fig2" in _one_line_error(exc)
+    assert path.read_bytes() == original
+
+    path.write_bytes(original + b'{"format": "arelu-lab/reproduce", "broken\n')
+    damaged = path.read_bytes()
+    with pytest.raises(ResultsFileError) as exc:
+        run_experiment("table1", out=tmp_path, **_grid(lrs=[1e-2]))
+    assert "line 2" in _one_line_error(exc)
+    assert path.read_bytes() == damaged                       # never truncated or rewritten
+
+    # The CLI: one line on stderr, exit status 2; with --json the last stdout line is the error object.
+    code = main(["reproduce", "table1", "--out", str(tmp_path), "--data-dir", DATA_DIR, "--json"])
+    assert code == 2
+    run = BackgroundRun("table1", out=tmp_path, activations=["relu"], data_dir=DATA_DIR).start()
+    run.thread.join(30)
+    assert run.error and "line 2" in run.error and run.result is None
+
+
+def _record(activation, optimizer, lr, seed, accuracy, params=None, experiment="table1"):
+    return {"format": "arelu-lab/reproduce", "format_version": 1, "experiment": experiment,
+            "key": f"{activation}|{params}|{optimizer}|{lr}|{seed}", "activation": activation, "params": params or {},
+            "optimizer": optimizer, "lr": lr, "seed": seed, "epochs": len(accuracy), "train_subset": None,
+            "status": "finished", "accuracy": accuracy, "wall_seconds": 1.0}
+
+
+def _verdicts(summary):
+    return {c["id"]: c["verdict"] for c in summary["claims"]}
+
+
+def test_claims_follow_the_data():
+    records = [_record(a, "sgd", lr, s, [acc + s * 0.1]) for lr, table in
+               ((1e-3, {"relu": 40.0, "selu": 80.0, "arelu": 92.0}), (1e-4, {"relu": 11.0, "arelu": 9.0}))
+               for a, acc in table.items() for s in range(3)]
+    summary = summarise("table1", records)
+    v = _verdicts(summary)
+    assert v["t1_best_sgd_0.001"] == SUPPORTED
+    assert v["t1_best_sgd_0.0001"] == NOT_SUPPORTED
+    assert v["t1_best_small_lr"] == NOT_SUPPORTED
+    assert v["t1_arelu_row"] == NOT_SUPPORTED                     # 9 vs the paper's 47.78 at SGD 1e-4
+    cell = next(c for c in summary["cells"] if c["activation"] == "arelu" and c["lr"] == 1e-3)
+    assert cell["n"] == 3 and cell["mean"] == pytest.approx(92.1) and cell["paper"] == 93.13
+    assert cell["diff"] == pytest.approx(92.1 - 93.13)
+    # The sentences are fair readings of the published table:
+    assert all(c["paper_verdict"] == SUPPORTED for c in summary["claims"] if "paper_verdict" in c)
+    assert _verdicts(summarise("table1", records[:3]))["t1_best_sgd_0.001"] == NO_DATA
+
+    inits = [(0.01, -2.0, 90.0, 97.0), (0.01, 2.0, 93.0, 97.5), (0.25, -1.0, 91.0, 98.0), (0.25, 1.0, 94.0, 98.6)]
+    fig2 = summarise("fig2", [_record("arelu", "sgd", 1e-3, 0, [e1, e2], {"alpha": a, "beta": b}, "fig2")
+                              for a, b, e1, e2 in inits])
+    assert _verdicts(fig2) == {"f2_insensitive": SUPPORTED, "f2_beta_faster": SUPPORTED, "f2_best_alpha": SUPPORTED}
+
+    base = [_record(a, "sgd", lr, 0, [acc]) for a, lr, acc in (("relu", 1e-2, 95.0), ("relu", 1e-4, 10.0))]
+    elsa = [_record("relu+elsa", "sgd", lr, 0, [acc], experiment="table4") for lr, acc in ((1e-2, 94.0), (1e-4, 40.0))]
+    t4 = summarise("table4", elsa, baseline=base)
+    assert _verdicts(t4) == {"t4_improves": NOT_SUPPORTED, "t4_small_lr": SUPPORTED}   # 1 of 2 is not "most"
+    assert _verdicts(summarise("table4", elsa)) == {"t4_improves": NO_DATA, "t4_small_lr": NO_DATA}
+
+
+@needs_mnist
+def test_cli_json_last_line_and_rerun(tmp_path, capsys):
+    argv = ["reproduce", "table1", "--activations", "relu,arelu", "--optimizers", "sgd", "--lrs", "1e-2",
+            "--seeds", "0", "--train-subset", str(TINY), "--out", str(tmp_path), "--data-dir", DATA_DIR,
+            "--device", "cpu", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert out["experiment"] == "table1" and out["finished"] == 2 and out["trained_now"] == 2
+    assert {c["activation"] for c in out["cells"]} == {"relu", "arelu"}
+    assert all({"activation", "optimizer", "lr", "mean", "std", "n", "paper"} <= set(c) for c in out["cells"])
+    assert isinstance(out["seconds"], float) and out["claims"]
+    assert main(argv) == 0                                    # resumed: nothing left to train
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert again["trained_now"] == 0 and again["skipped"] == 2 and again["cells"] == out["cells"]
+
+
+def test_cli_rejects_unknown_experiment_and_bad_options(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["reproduce", "table9"])
+    assert exc.value.code == 2 and "invalid choice" in capsys.readouterr().err
+    assert main(["reproduce", "table1", "--activations", "nonsense", "--json"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "unknown activation" in err[0]
+    with pytest.raises(AReLULabError):
+        run_experiment("table1", group_size=0, activations=["relu"])
+
+
+def test_page_shows_a_damaged_file_as_one_error(tmp_path, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+    folder = tmp_path / "results" / "table1"
+    folder.mkdir(parents=True)
+    (folder / "runs.jsonl").write_text(json.dumps(_record("relu", "sgd", 1e-2, 0, [95.0])) + "\nnot json\n")
+    monkeypatch.chdir(tmp_path)
+    at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=60).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "line 2 is not valid JSON" in at.error[0].value
