@@ -1,6 +1,6 @@
 """One-at-a-time vs batched training time per MNIST-Conv run (the reproduction's speed-up).
 
-    python scripts/bench_reproduce.py [--activations relu arelu] [--group-size 5] [--steps 469] [--data-dir DIR]
+    python scripts/bench_reproduce.py [--activations relu arelu] [--group-size 5] [--steps 469] [--threads N]
 
 For each activation: `group-size` seeds trained one after another with trainer.train, then the
 same seeds in one batched computation (arelu_core.reproduce.train_group). Both include model
@@ -39,10 +39,13 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=469, help="steps per run (469 = one MNIST epoch at batch 128)")
     p.add_argument("--layout", choices=["channels_last", "contiguous"], default="channels_last")
     p.add_argument("--skip-sequential", action="store_true")
+    p.add_argument("--threads", type=int, help="torch threads (default: torch's choice)")
     p.add_argument("--data-dir", default=os.environ.get("ARELU_DATA_DIR"))
     p.add_argument("--runs", type=int, default=200, help="runs in the projected grid (5 activations x 8 x 5 seeds)")
     args = p.parse_args(argv)
     batched.CHANNELS_LAST = args.layout == "channels_last"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     subset = min(args.steps * 128, 60000)
     train_data, test_data = load_mnist(True, args.data_dir), load_mnist(False, args.data_dir)
     seeds = list(range(args.group_size))

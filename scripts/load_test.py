@@ -61,6 +61,7 @@ class SessionReport:
     labels_seen: list[str] = field(default_factory=list)      # every job label shown to this session
     final_status: str | None = None
     errors: list[str] = field(default_factory=list)
+    dialogs: list[str] = field(default_factory=list)             # Streamlit dialogs dismissed on the way
     page_loads: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
 
@@ -78,8 +79,11 @@ def free_port() -> int:
 
 
 def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
+    # No file watcher: a classroom server never reloads code, and on a development tree (with .venv inside)
+    # the watcher's inotify queue overflows whenever files change, which only adds noise to the figures.
     command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true"]
+               "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
+               "--server.runOnSave", "false"]
     log = open(log_path, "w")
     return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
 
@@ -203,6 +207,13 @@ async def start_race(page, activation: str, report: SessionReport) -> None:
     await page.get_by_role("button", name="Start race").wait_for(timeout=120_000)
     await wait_idle(page)
     report.page_loads["Train live (first)"] = round(time.perf_counter() - started, 2)
+    for _ in range(3):   # Streamlit's "Page not found" dialog over the right page (streamlit#9992) makes it inert
+        dialog = page.locator('[role="dialog"]')
+        if not await dialog.count():
+            break
+        report.dialogs.append((await dialog.first.inner_text())[:120].replace("\n", " "))
+        await page.keyboard.press("Escape")
+        await asyncio.sleep(0.3)
     for default in ("ReLU", "AReLU"):                 # the page's default pair
         remove = page.get_by_role("button", name=f"Remove {default}", exact=True)
         if await remove.count():
@@ -217,7 +228,7 @@ async def start_race(page, activation: str, report: SessionReport) -> None:
     await page.get_by_role("option", name="first 512", exact=True).first.click()
     await page.get_by_role("button", name="Start race").click()
     # the race's card appears: running, or queued with its place
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180
     while time.monotonic() < deadline:
         cards = await read_cards(page)
         if cards:
@@ -270,8 +281,8 @@ async def run_session(browser, url: str, index: int, report: SessionReport, page
         await context.close()
 
 
-async def drive(url: str, reports: list[SessionReport], timeout: float, stagger: float, browse: bool = True,
-                shots: Path | None = None) -> None:
+async def drive(url: str, reports: list[SessionReport], timeout: float, stagger: float,
+                pages: list[str] = tuple(OTHER_PAGES), shots: Path | None = None) -> None:
     """Run every session at once (staggered starts); the reports fill in as they go, even on a timeout."""
     from playwright.async_api import async_playwright
     deadline = time.monotonic() + timeout
@@ -283,8 +294,7 @@ async def drive(url: str, reports: list[SessionReport], timeout: float, stagger:
             probe = await browser.new_page()
             await probe.goto(url + "/", timeout=120_000)
             await wait_idle(probe)
-            offered = [name for name in (OTHER_PAGES if browse else [])
-                       if await probe.get_by_role("link", name=name, exact=True).count()]
+            offered = [name for name in pages if await probe.get_by_role("link", name=name, exact=True).count()]
             await probe.close()
 
             async def delayed(i):
@@ -306,6 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=300.0, help="hard limit for the whole run, seconds")
     parser.add_argument("--stagger", type=float, default=0.5, help="seconds between session starts")
     parser.add_argument("--no-browse", action="store_true", help="skip browsing the other pages")
+    parser.add_argument("--pages", default=",".join(OTHER_PAGES),
+                        help="comma-separated sidebar names of the pages each session browses (default: all)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
     parser.add_argument("--data-dir", default=os.environ.get("ARELU_DATA_DIR") or str(REPO.parent / "shared" / "data"),
                         help="MNIST for the server (default: $ARELU_DATA_DIR, else ../shared/data as scripts/test.sh)")
@@ -346,8 +358,9 @@ def main(argv: list[str] | None = None) -> int:
         baseline_rss = sampler.rss_mb()
         sampler.start()
         try:
+            pages = [] if args.no_browse else [name.strip() for name in args.pages.split(",") if name.strip()]
             asyncio.run(drive(url, reports, args.timeout - (time.perf_counter() - started), args.stagger,
-                              browse=not args.no_browse, shots=work))
+                              pages=pages, shots=work))
         except (asyncio.TimeoutError, TimeoutError):
             timed_out = True
     finally:
@@ -361,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     loads = [(f"session {r.index}: {name}", seconds) for r in reports for name, seconds in r.page_loads.items()]
     slowest = max(loads, key=lambda item: item[1]) if loads else ("-", 0.0)
     log_text = (work / "streamlit.log").read_text(errors="replace")
-    server_tracebacks = log_text.count("Traceback (most recent call last)")
+    app_tracebacks, internal_tracebacks = classify_tracebacks(log_text)
+    server_tracebacks = len(app_tracebacks)
     summary = {
         "sessions": args.sessions, "max_jobs": args.max_jobs, "wall_seconds": round(wall, 1),
         "server_startup_seconds": round(startup, 1),
@@ -371,7 +385,9 @@ def main(argv: list[str] | None = None) -> int:
         "max_queue_position": max((p for r in reports for p in r.queue_positions), default=0),
         "cross_session_leaks": {r.index: r.leaked for r in reports if r.leaked},
         "session_errors": {r.index: r.errors for r in reports if r.errors},
-        "server_tracebacks": server_tracebacks,
+        "server_tracebacks": server_tracebacks,            # through our code (pages/, arelu_core/, app.py)
+        "server_internal_tracebacks": len(internal_tracebacks),  # only streamlit/uvicorn frames
+        "server_traceback_heads": [t[:300] for t in app_tracebacks[:3]] + [t[-300:] for t in internal_tracebacks[:2]],
         "server_rss_baseline_mb": round(baseline_rss, 0) if sampler else None,
         "server_rss_peak_mb": round(max(sampler.samples, default=0.0), 0) if sampler else None,
         "slowest_page_load": {"where": slowest[0], "seconds": slowest[1]},
@@ -389,6 +405,19 @@ def main(argv: list[str] | None = None) -> int:
     return 0 if ok else 1
 
 
+def classify_tracebacks(log_text: str) -> tuple[list[str], list[str]]:
+    """Tracebacks in the server log: those passing through our code, and Streamlit/uvicorn-internal ones
+    (e.g. a websocket torn down mid-handshake when a tab closes abruptly), which are reported apart."""
+    blocks = log_text.split("Traceback (most recent call last)")[1:]
+    ours, internal = [], []
+    for block in blocks:
+        frames = re.findall(r'File "([^"]+)"', block)
+        mine = any(("/site-packages/" not in f) and ("/pages/" in f or "/arelu_core/" in f or f.endswith("app.py"))
+                   for f in frames)
+        (ours if mine else internal).append(block.strip())
+    return ours, internal
+
+
 def print_summary(s: dict) -> None:
     print(f"AReLU Lab load test: {s['sessions']} sessions, ARELU_MAX_JOBS={s['max_jobs']}, "
           f"{s['wall_seconds']} s{' (TIMED OUT)' if s['timed_out'] else ''}")
@@ -397,10 +426,14 @@ def print_summary(s: dict) -> None:
     print(f"  sessions that saw 'queued'     {s['sessions_seen_queued']} (deepest position {s['max_queue_position']})")
     print(f"  cross-session leaks            {len(s['cross_session_leaks'])} {s['cross_session_leaks'] or ''}")
     print(f"  sessions with errors           {len(s['session_errors'])}")
+    dialogs = sum(len(r["dialogs"]) for r in s["sessions_detail"])
+    if dialogs:
+        print(f"  dialogs dismissed              {dialogs} ('Page not found' over the right page: streamlit#9992)")
     for index, errors in s["session_errors"].items():
         for error in errors[:5]:
             print(f"    session {index}: {error}")
-    print(f"  tracebacks in the server log   {s['server_tracebacks']}")
+    print(f"  tracebacks in the server log   {s['server_tracebacks']} through our code, "
+          f"{s['server_internal_tracebacks']} inside streamlit/uvicorn only")
     print(f"  server RSS                     {s['server_rss_baseline_mb']} MB idle -> {s['server_rss_peak_mb']} MB peak")
     print(f"  slowest page load              {s['slowest_page_load']['seconds']} s ({s['slowest_page_load']['where']})")
     print(f"  median page load               {s['median_page_load_seconds']} s")

@@ -70,6 +70,8 @@ def test_crafted_urls_and_uploads_through_a_real_server(tmp_path, data_dir):
                 for name, data, is_digit in [("huge.png", solid_png_streamed(10_000, 10_000, 0), False),
                                              ("fine.png", encode(digit_image(size=(200, 260), ink=0, paper=255), "PNG"), True)]:
                     chooser.set_input_files(files=[{"name": name, "mimeType": "image/png", "buffer": data}])
+                    # the upload is sent, then the page reruns: wait for this file's outcome, not a quiet moment
+                    page.get_by_text(f"Cannot use {name}" if not is_digit else f"from {name}").first.wait_for(timeout=120_000)
                     wait_until_idle(page, timeout_s=120)
                     errors = page.locator('[data-testid="stAlertContentError"]')
                     assert page.locator('[data-testid="stException"]').count() == 0, name

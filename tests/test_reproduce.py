@@ -1,14 +1,13 @@
 """Reproduction: batched training equals sequential training, divergence stays isolated, results
 files resume and refuse foreign or damaged content, claims follow the data, the CLI's JSON parses."""
 import json
-import os
 from pathlib import Path
 from statistics import fmean, pstdev
 
 import pytest
 
 from arelu_core.cli import main
-from arelu_core.data import load_mnist, mnist_available
+from arelu_core.data import load_mnist
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import (NO_DATA, NOT_SUPPORTED, SUPPORTED, BackgroundRun, ResultsFileError, RunSpec,
                                   run_experiment, summarise, train_group)
@@ -16,18 +15,15 @@ from arelu_core.reproduce import batched
 from arelu_core.trainer import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA_DIR = os.environ.get("ARELU_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-needs_mnist = pytest.mark.skipif(not mnist_available(DATA_DIR), reason=f"no MNIST in {DATA_DIR}")
 SUBSET = 2048          # 16 steps at batch 128: enough to separate seeds, seconds on the CPU
 TINY = 256             # 2 steps: for bookkeeping tests
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_mnist(True, DATA_DIR), load_mnist(False, DATA_DIR).subset(2000)
+def data(data_dir):          # data_dir: tests/conftest.py ($ARELU_DATA_DIR, else ../shared/data)
+    return load_mnist(True, data_dir), load_mnist(False, data_dir).subset(2000)
 
 
-@needs_mnist
 def test_batched_matches_sequential(data):
     train_data, test_data = data
     specs = [RunSpec(a, "sgd", 1e-2, seed=s, train_subset=SUBSET) for a in ("relu", "arelu") for s in (0, 1, 2)]
@@ -51,7 +47,6 @@ def test_batched_matches_sequential(data):
     assert len(set(ours["relu"])) > 1   # the seeds really differ
 
 
-@needs_mnist
 def test_divergence_is_isolated(data, monkeypatch):
     train_data, test_data = data
     specs = [RunSpec("arelu", "adam", 1e-3, seed=s, train_subset=640) for s in (0, 1, 2)]
@@ -83,24 +78,23 @@ class Interrupt(Exception):
     pass
 
 
-def _grid(**kw):
+def _grid(data_dir, **kw):
     return {**dict(activations=["relu"], optimizers=["sgd"], lrs=[1e-2, 1e-3], seeds=[0], train_subset=TINY,
-                   data_dir=DATA_DIR, device="cpu", group_size=1), **kw}
+                   data_dir=data_dir, device="cpu", group_size=1), **kw}
 
 
-@needs_mnist
-def test_resume_after_interrupt(tmp_path):
+def test_resume_after_interrupt(tmp_path, data_dir):
     def interrupt_after_first_run(event):
         if event["kind"] == "run":
             raise Interrupt
     with pytest.raises(Interrupt):
-        run_experiment("table1", out=tmp_path, progress=interrupt_after_first_run, **_grid())
+        run_experiment("table1", out=tmp_path, progress=interrupt_after_first_run, **_grid(data_dir))
     lines = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert len(lines) == 1                                    # the finished run was written before the interrupt
 
     groups = []
     summary = run_experiment("table1", out=tmp_path, progress=lambda e: groups.append(e) if e["kind"] == "group" else None,
-                             **_grid())
+                             **_grid(data_dir))
     assert len(groups) == 1                                   # only the missing run was trained
     after = (tmp_path / "runs.jsonl").read_text().splitlines()
     assert after[0] == lines[0] and len(after) == 2           # nothing lost, nothing redone
@@ -114,27 +108,26 @@ def _one_line_error(exc_info):
     return message
 
 
-@needs_mnist
-def test_foreign_and_corrupted_results_files_are_refused_and_kept(tmp_path):
-    run_experiment("table1", out=tmp_path, **_grid(lrs=[1e-2]))
+def test_foreign_and_corrupted_results_files_are_refused_and_kept(tmp_path, data_dir):
+    run_experiment("table1", out=tmp_path, **_grid(data_dir, lrs=[1e-2]))
     path = tmp_path / "runs.jsonl"
     original = path.read_bytes()
     with pytest.raises(ResultsFileError) as exc:              # another experiment's file
-        run_experiment("fig2", out=tmp_path, seeds=[0], epochs=1, train_subset=TINY, data_dir=DATA_DIR, device="cpu")
+        run_experiment("fig2", out=tmp_path, seeds=[0], epochs=1, train_subset=TINY, data_dir=data_dir, device="cpu")
     assert "holds table1 runs, not fig2" in _one_line_error(exc)
     assert path.read_bytes() == original
 
     path.write_bytes(original + b'{"format": "arelu-lab/reproduce", "broken\n')
     damaged = path.read_bytes()
     with pytest.raises(ResultsFileError) as exc:
-        run_experiment("table1", out=tmp_path, **_grid(lrs=[1e-2]))
+        run_experiment("table1", out=tmp_path, **_grid(data_dir, lrs=[1e-2]))
     assert "line 2" in _one_line_error(exc)
     assert path.read_bytes() == damaged                       # never truncated or rewritten
 
     # The CLI: one line on stderr, exit status 2; with --json the last stdout line is the error object.
-    code = main(["reproduce", "table1", "--out", str(tmp_path), "--data-dir", DATA_DIR, "--json"])
+    code = main(["reproduce", "table1", "--out", str(tmp_path), "--data-dir", data_dir, "--json"])
     assert code == 2
-    run = BackgroundRun("table1", out=tmp_path, activations=["relu"], data_dir=DATA_DIR).start()
+    run = BackgroundRun("table1", out=tmp_path, activations=["relu"], data_dir=data_dir).start()
     run.thread.join(30)
     assert run.error and "line 2" in run.error and run.result is None
 
@@ -179,10 +172,9 @@ def test_claims_follow_the_data():
     assert _verdicts(summarise("table4", elsa)) == {"t4_improves": NO_DATA, "t4_small_lr": NO_DATA}
 
 
-@needs_mnist
-def test_cli_json_last_line_and_rerun(tmp_path, capsys):
+def test_cli_json_last_line_and_rerun(tmp_path, capsys, data_dir):
     argv = ["reproduce", "table1", "--activations", "relu,arelu", "--optimizers", "sgd", "--lrs", "1e-2",
-            "--seeds", "0", "--train-subset", str(TINY), "--out", str(tmp_path), "--data-dir", DATA_DIR,
+            "--seeds", "0", "--train-subset", str(TINY), "--out", str(tmp_path), "--data-dir", data_dir,
             "--device", "cpu", "--json"]
     assert main(argv) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

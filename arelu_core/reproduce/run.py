@@ -21,7 +21,7 @@ from ..errors import AReLULabError, ConfigError
 from ..trainer import device_label, resolve_device
 from .batched import RunSpec, train_group
 from .experiments import get_experiment
-from .results import RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
+from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
 from .summary import summarise
 
 DEFAULT_GROUP_SIZE = 10
@@ -46,7 +46,6 @@ def make_groups(specs: list[RunSpec], group_size: int) -> list[list[RunSpec]]:
 
 
 def make_record(experiment: str, spec: RunSpec, outcome: dict, group_id: str, group_size: int, device: str) -> dict:
-    from .results import FORMAT, FORMAT_VERSION
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "key": spec.key(),
             "activation": spec.activation, "params": spec.params, "optimizer": spec.optimizer, "lr": spec.lr,
             "seed": spec.seed, "epochs": spec.epochs, "batch_size": spec.batch_size,
