@@ -30,10 +30,9 @@ def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | 
                "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     # Serialise in memory first (an MNIST-Conv is a few hundred KB): torch.save writing straight to a
     # file turns a full disk into "RuntimeError: [enforce fail at inline_container.cc] unexpected pos".
-    buffer = io.BytesIO()
-    torch.save(payload, buffer)
-    tmp = None
+    buffer, tmp = io.BytesIO(), None
     try:
+        torch.save(payload, buffer)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "wb") as f:

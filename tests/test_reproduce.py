@@ -24,6 +24,20 @@ def data(data_dir):          # data_dir: tests/conftest.py ($ARELU_DATA_DIR, els
     return load_mnist(True, data_dir), load_mnist(False, data_dir).subset(2000)
 
 
+@pytest.fixture(autouse=True)
+def one_thread():
+    """One torch and Numba thread: on a small shared CPU, idle threads spinning between ops made the
+    sequential reference runs ~10x slower (measured), and the results do not depend on it."""
+    import numba
+    import torch
+    threads, numba_threads = torch.get_num_threads(), numba.get_num_threads()
+    torch.set_num_threads(1)
+    numba.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+    numba.set_num_threads(numba_threads)
+
+
 def test_batched_matches_sequential(data):
     train_data, test_data = data
     specs = [RunSpec(a, "sgd", 1e-2, seed=s, train_subset=SUBSET) for a in ("relu", "arelu") for s in (0, 1, 2)]

@@ -134,11 +134,15 @@ class GroupActivation(nn.Module):
         self.segments = nn.ModuleList([_Segment(acts[a:b]) for a, b in bounds])
 
     def forward(self, x):  # x: [B, G * C, H, W]
+        channels_last = x.is_contiguous(memory_format=torch.channels_last) and not x.is_contiguous()
         x = x.unflatten(1, (sum(s.n for s in self.segments), -1))
         if len(self.segments) == 1:
-            return self.segments[0](x).flatten(1, 2)
-        outs = [seg(x[:, a:b]) for seg, (a, b) in zip(self.segments, self.bounds)]
-        return torch.cat(outs, dim=1).flatten(1, 2)
+            out = self.segments[0](x).flatten(1, 2)
+        else:
+            out = torch.cat([seg(x[:, a:b]) for seg, (a, b) in zip(self.segments, self.bounds)], dim=1).flatten(1, 2)
+        # cat and vmap hand back the default layout; the next convolution is much slower on that
+        # than channels-last (measured: 25 vs 14 ms per model-step for a ReLU+PReLU group).
+        return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
     def values(self) -> list[dict[str, float]]:
         return [v for seg in self.segments for v in seg.values()]

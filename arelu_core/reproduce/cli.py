@@ -36,6 +36,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--baseline", help="Table 4: our Table 1 results file (default: <out>/../table1/runs.jsonl)")
     p.add_argument("--data-dir", help="folder holding MNIST/raw (default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is often fastest "
+                                                "on a small shared machine)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line, no table")
     p.set_defaults(handler=cmd_reproduce)
     return p
@@ -46,6 +48,12 @@ def cmd_reproduce(args) -> dict:
     from .summary import format_table
     quiet = args.json
     started = time.perf_counter()
+    if args.threads is not None:
+        if args.threads < 1:
+            from ..errors import ConfigError
+            raise ConfigError(f"threads must be a positive integer, got {args.threads}")
+        import torch
+        torch.set_num_threads(args.threads)   # this process only: the CLI owns it
 
     def progress(event):
         if quiet:

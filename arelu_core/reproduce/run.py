@@ -15,7 +15,6 @@ from typing import Callable
 import torch
 
 from .. import __version__
-from ..activations import create_activation
 from ..data import load_mnist
 from ..errors import AReLULabError, ConfigError
 from ..trainer import device_label, resolve_device
@@ -32,12 +31,15 @@ def default_out(experiment: str) -> Path:
 
 
 def make_groups(specs: list[RunSpec], group_size: int) -> list[list[RunSpec]]:
-    """Consecutive runs with one schedule (and channel layout) share a group of at most group_size."""
+    """Consecutive runs of one activation and schedule share a group of at most group_size.
+
+    train_group also takes mixed activations, but on the CPU one activation per group was faster
+    (measured: 14 ms per model-step for 4 ReLU or 4 PReLU models, 18 for 2 + 2).
+    """
     groups: list[list[RunSpec]] = []
     last = None
     for spec in specs:
-        multiplier = getattr(create_activation(spec.activation, **spec.params), "channel_multiplier", 1)
-        key = (spec.schedule(), multiplier)
+        key = (spec.schedule(), spec.activation)
         if key != last or len(groups[-1]) >= group_size:
             groups.append([])
             last = key
