@@ -93,7 +93,8 @@ def trajectories(records: list[dict]) -> go.Figure | None:
 
 # ---------------------------------------------------------------- showing a summary
 
-def show(summary: dict, records: list[dict]):
+def show(summary: dict, records: list[dict], key: str):
+    """key: a prefix that keeps element ids apart (the live tab and the load tab may show the same file)."""
     experiment = summary["experiment"]
     st.caption(f"{summary['runs']} finished runs · {summary['seconds']:.0f} s of training")
     for claim in summary["claims"]:
@@ -107,21 +108,21 @@ def show(summary: dict, records: list[dict]):
             st.markdown("Our accuracy after one epoch; in brackets " +
                         ("the paper's" if experiment == "table1" else "our own Table 1 run") +
                         ". Colour: ours minus that (blue: above, red: below).")
-            st.plotly_chart(fig)
+            st.plotly_chart(fig, key=f"{key}-heatmap")
         elif experiment == "table4":
             st.info("No Table 1 run to compare with: run Table 1 for the same activations first.")
     else:
         fig = curves(summary)
         if fig is not None:
-            st.plotly_chart(fig)
+            st.plotly_chart(fig, key=f"{key}-curves")
         if experiment == "fig2":
             fig = trajectories(records)
             if fig is not None:
-                st.plotly_chart(fig)
+                st.plotly_chart(fig, key=f"{key}-trajectories")
     table = [{"activation": _name(c["activation"]), "init": ", ".join(f"{k}={v:g}" for k, v in c["params"].items()),
               "setting": _setting(c), "ours": c["mean"], "± std": c["std"], "n": c["n"], "diverged": c["diverged"],
               "paper": c.get("paper"), "ours − ref": c["diff"]} for c in summary["cells"]]
-    st.dataframe(table, hide_index=True)
+    st.dataframe(table, hide_index=True, key=f"{key}-table")
 
 
 def load_records(data: bytes, name: str) -> tuple[str, list[dict]] | None:
@@ -223,7 +224,7 @@ with tab_run:
                 return
             same = [r for r in records if r.get("train_subset") == current.kwargs["train_subset"]
                     and r.get("epochs") == current.kwargs["epochs"]]
-            show(result, same)
+            show(result, same, "live")
 
     live()
 
@@ -251,4 +252,4 @@ with tab_load:
         else:
             if name != experiment:
                 st.caption(f"This file holds {get_experiment(name).title} runs.")
-            show(summarise(name, records, baseline_for(name, folder)), records)
+            show(summarise(name, records, baseline_for(name, folder)), records, "load")

@@ -221,3 +221,19 @@ def test_page_shows_a_damaged_file_as_one_error(tmp_path, monkeypatch):
     at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=60).run()
     assert not at.exception
     assert len(at.error) == 1 and "line 2 is not valid JSON" in at.error[0].value
+
+
+def test_page_runs_a_small_table1_live(tmp_path, monkeypatch, data_dir):
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.chdir(tmp_path)
+    at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=60).run()
+    at.multiselect[0].set_value(["relu", "arelu"])      # activations; SGD; lr 1e-3; 5 000 digits
+    at.multiselect[2].set_value([1e-3])
+    at.button[0].click().run()
+    run = at.session_state["reproduce_run"]
+    run.thread.join(300)                                 # trained in a thread: the page was not blocked
+    assert run.result and run.result["finished"] == 2
+    at.run()                                             # the finished run, and the same file in the load tab
+    assert not at.exception and not at.error
+    assert len(at.get("plotly_chart")) == 2
+    assert any("AReLU beats every other activation with SGD at lr 0.001" in s.value for s in at.success)

@@ -75,7 +75,7 @@ def format_table(summary: dict) -> str:
     """The summary as a fixed-width text table plus the claims (the CLI's human output)."""
     experiment = summary["experiment"]
     ref_name = {"table1": "paper", "table4": "our T1"}.get(experiment)
-    head = f"{'activation':<13} {'init':<18} {'opt':<5} {'lr':<6} {'ours (mean ± std)':>20} {'n':>2}"
+    head = f"{'activation':<13} {'init':<20} {'opt':<5} {'lr':<6} {'ours (mean ± std)':>20} {'n':>2}"
     if ref_name:
         head += f" {ref_name:>7} {'diff':>7}"
     if experiment in ("fig2", "fig3"):
@@ -83,7 +83,7 @@ def format_table(summary: dict) -> str:
     lines = [head, "-" * len(head)]
     for c in summary["cells"]:
         ours = "diverged" if c["mean"] is None else f"{c['mean']:6.2f} ± {c['std']:5.2f}"
-        line = (f"{c['activation']:<13} {_params_label(c['params']) or '-':<18} {c['optimizer']:<5} "
+        line = (f"{c['activation']:<13} {_params_label(c['params']) or '-':<20} {c['optimizer']:<5} "
                 f"{c['lr']:<6.0e} {ours:>20} {c['n']:>2}")
         if ref_name:
             ref = c["paper"] if experiment == "table1" else c.get("table1_mean")
