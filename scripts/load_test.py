@@ -248,7 +248,16 @@ async def wait_for_results(page, report: SessionReport, timeout_s: float) -> Non
             report.final_status = cards[-1][1]
             return
         await asyncio.sleep(0.5)
-    raise TimeoutError(f"the job did not finish in {timeout_s:.0f} s (last: {report.statuses_seen})")
+    raise TimeoutError(f"no finished result in {timeout_s:.0f} s (last cards: {cards}, "
+                       f"'Results' heading shown: {bool(await page.get_by_role('heading', name='Results').count())})")
+
+
+async def screenshot(page, folder: Path | None, index: int) -> None:
+    if folder:
+        try:
+            await page.screenshot(path=str(folder / f"session-{index}-failure.png"), full_page=True)
+        except Exception:  # noqa: BLE001 - a picture is a nicety
+            pass
 
 
 async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float,
@@ -267,15 +276,16 @@ async def run_session(browser, url: str, index: int, report: SessionReport, page
         await goto_sidebar(page, "Train live")
         await page.get_by_role("button", name="Start race").wait_for(timeout=120_000)
         report.page_loads["Train live (back)"] = round(time.perf_counter() - started_back, 2)
-        await wait_for_results(page, report, max(5.0, deadline - time.monotonic()))
+        # give up a little before the global limit, so that this session reports what it saw itself
+        await wait_for_results(page, report, max(5.0, deadline - time.monotonic() - 15))
         await collect_errors(page, "Train live results", report)
     except Exception as exc:  # a session that breaks is a finding, not a crash of the script
-        report.errors.append(f"session {index}: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}")
-        if shots:
-            try:
-                await page.screenshot(path=str(shots / f"session-{index}-failure.png"), full_page=True)
-            except Exception:
-                pass
+        report.errors.append(f"session {index}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
+        await screenshot(page, shots, index)
+    except asyncio.CancelledError:  # the global time limit: keep a picture of where it stood, then stop
+        report.errors.append(f"session {index}: still going at the time limit")
+        await screenshot(page, shots, index)
+        raise
     finally:
         report.seconds = round(time.perf_counter() - started, 1)
         await context.close()

@@ -1,7 +1,8 @@
 """Safe defaults for a shared machine.
 
-- .streamlit/config.toml binds 127.0.0.1, caps uploads at 5 MB, keeps XSRF on, turns telemetry off;
-  no page raises the upload cap above it.
+- .streamlit/config.toml binds 127.0.0.1, caps uploads at 5 MB, keeps XSRF on, turns telemetry off,
+  shows no tracebacks and skips Streamlit's per-rerun full garbage collection; no page raises the
+  upload cap above it.
 - A server started with nothing but that config listens on loopback only, refuses an upload without the
   XSRF token, and makes no outbound network call while it starts and serves pages: every socket connect
   and name lookup in the server process is recorded by an audit hook, the proxy variables point at a
@@ -45,6 +46,9 @@ def test_config_toml_is_safe_by_default():
     assert cfg["client"]["showErrorDetails"] in ("none", False)    # no tracebacks shown to students
     assert cfg["server"].get("enableStaticServing", False) is False
     assert cfg["server"].get("runOnSave", False) is False
+    # Streamlit's full gc.collect() after every rerun cost ~0.4 s each with torch loaded: 10 sessions
+    # watching a race starved the trainings (scripts/load_test.py: 1 of 10 jobs done in 5 min with it on).
+    assert cfg["runner"]["postScriptGC"] is False
 
 
 def test_no_page_raises_the_upload_limit_above_the_config():
