@@ -269,10 +269,10 @@ def record_refresh(setting: float) -> float | None:
 def live_view(polling: bool, every: float) -> None:
     full_run = st.session_state.pop(FULL_RUN, False)
     with user_errors("Could not draw the live view"):
-        draw_live_view(polling and not full_run, every)
+        draw_live_view(polling and not full_run, every, race_on=polling)
 
 
-def draw_live_view(polling: bool, every: float) -> None:
+def draw_live_view(polling: bool, every: float, race_on: bool = False) -> None:
     """polling: this is one of the timed redraws (not the full run of the page)."""
     jobs = race_jobs()
     progresses = [runs.progress_tables(job.snapshot()) for job in jobs]
@@ -289,7 +289,9 @@ def draw_live_view(polling: bool, every: float) -> None:
     interval = record_refresh(every) if polling else None
     if interval:
         st.caption(f"Live view redrawn every {interval:.2f} s (measured over the last redraws).")
-    if polling and not any(job.active for job in jobs):
+    # race_on: the race was running when this page run began. It can end before this point even in the
+    # page's own full run (then no timed redraw may follow, and the results would never be drawn).
+    if race_on and not any(job.active for job in jobs):
         st.rerun()  # the race just ended: one full run draws the results below and stops the polling
 
 

@@ -253,10 +253,14 @@ async def wait_for_results(page, report: SessionReport, timeout_s: float) -> Non
 
 
 async def screenshot(page, folder: Path | None, index: int) -> None:
+    """A picture and the text of the page where a session failed (the main area scrolls by itself)."""
     if folder:
         try:
             await page.screenshot(path=str(folder / f"session-{index}-failure.png"), full_page=True)
-        except Exception:  # noqa: BLE001 - a picture is a nicety
+            text = await page.locator('[data-testid="stMain"]').inner_text()
+            running = await page.locator('[data-testid="stStatusWidget"]').count()
+            (folder / f"session-{index}-failure.txt").write_text(f"status widget shown: {bool(running)}\n\n{text}")
+        except Exception:  # noqa: BLE001 - diagnostics are a nicety
             pass
 
 
@@ -329,6 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", default=",".join(OTHER_PAGES),
                         help="comma-separated sidebar names of the pages each session browses (default: all)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
+    parser.add_argument("--dump-stacks", metavar="PY_SPY",
+                        help="path to py-spy: when a session fails, dump the server's thread stacks before stopping it")
     parser.add_argument("--data-dir", default=os.environ.get("ARELU_DATA_DIR") or str(REPO.parent / "shared" / "data"),
                         help="MNIST for the server (default: $ARELU_DATA_DIR, else ../shared/data as scripts/test.sh)")
     args = parser.parse_args(argv)
@@ -373,6 +379,10 @@ def main(argv: list[str] | None = None) -> int:
                               pages=pages, shots=work))
         except (asyncio.TimeoutError, TimeoutError):
             timed_out = True
+        if args.dump_stacks and any(r.errors for r in reports):
+            dump = subprocess.run([args.dump_stacks, "dump", "--pid", str(proc.pid)], capture_output=True, text=True,
+                                  timeout=60)
+            (work / "server-stacks.txt").write_text(dump.stdout + dump.stderr)
     finally:
         if sampler is not None:
             sampler.stop.set()
