@@ -239,17 +239,22 @@ async def start_race(page, activation: str, report: SessionReport) -> None:
 
 
 async def wait_for_results(page, report: SessionReport, timeout_s: float) -> None:
+    """Until the race's results are drawn: every card done, and the results' own controls on the page
+    ("Clear results"; the "Results" heading itself was once seen missing while the rest was drawn)."""
     deadline = time.monotonic() + timeout_s
+    cards, drawn = [], False
     while time.monotonic() < deadline:
         cards = await read_cards(page)
         note_cards(report, cards)
-        results = await page.get_by_role("heading", name="Results").count()
-        if results and cards and all(status.split(",")[0] in DONE for _, status in cards):
+        drawn = (await page.get_by_role("button", name="Clear results").count() > 0
+                 or await page.get_by_role("heading", name="Results").count() > 0)
+        if drawn and cards and all(status.split(",")[0] in DONE for _, status in cards):
             report.final_status = cards[-1][1]
             return
         await asyncio.sleep(0.5)
-    raise TimeoutError(f"no finished result in {timeout_s:.0f} s (last cards: {cards}, "
-                       f"'Results' heading shown: {bool(await page.get_by_role('heading', name='Results').count())})")
+    stop_shown = await page.get_by_role("button", name="Stop").count() > 0
+    raise TimeoutError(f"no finished result in {timeout_s:.0f} s (last cards: {cards}, results drawn: {drawn}, "
+                       f"'Stop' still shown: {stop_shown})")
 
 
 async def screenshot(page, folder: Path | None, index: int) -> None:

@@ -3,7 +3,7 @@
     with running_server(env={"ARELU_MAX_JOBS": "1"}) as server:   # server.url, server.proc, server.log
         ...
 
-Not a test module: test_faults, test_fuzz, test_defaults and test_load import it.
+Not a test module: test_defaults, test_browser_faults and test_browser_fuzz import it.
 """
 from __future__ import annotations
 

@@ -8,9 +8,13 @@
 - A full disk (ENOSPC) and a folder that cannot be written: a one-line CheckpointError, nothing half-written,
   the previous checkpoint untouched; the Train live page shows the error instead of a traceback.
 - A diverging run (NaN loss) ends cleanly with status "diverged".
+- Many sessions using the activation registry for the first time at once all see all of it.
+
+A closed browser tab through the real app is test_browser_faults.py.
 """
 from __future__ import annotations
 
+import ast
 import errno
 import os
 import signal
@@ -392,3 +396,30 @@ def test_a_diverging_run_stops_cleanly_with_status_diverged(data_dir):
     assert manager.wait([job], WAIT)
     assert job.status == "diverged" and "learning rate" in job.message
     wait_for(lambda: not job_threads(), timeout=30, what="the job thread to end")
+
+
+# --------------------------------------------------------------------------- many sessions at once
+
+RACE = textwrap.dedent("""
+    import threading, torch   # torch first: only the registry's own lazy imports race
+    from arelu_core.activations import list_activations
+    barrier = threading.Barrier(8)
+    seen = []
+    def first_use():
+        barrier.wait()
+        seen.append(len(list_activations()))
+    threads = [threading.Thread(target=first_use) for _ in range(8)]
+    for t in threads: t.start()
+    for t in threads: t.join()
+    print(seen)
+""")
+
+
+def test_sessions_opening_at_once_see_the_whole_registry():
+    """Found by scripts/load_test.py: on a fresh server, sessions loading Train live at the same moment
+    saw a half-filled activation registry ('relu' not among the choices: a traceback)."""
+    for _ in range(2):   # a fresh interpreter each time: the registry loads once per process
+        done = subprocess.run([sys.executable, "-c", RACE], cwd=REPO, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr[-2000:]
+        counts = ast.literal_eval(done.stdout.strip().splitlines()[-1])
+        assert len(set(counts)) == 1 and counts[0] >= 20, counts

@@ -7,6 +7,7 @@
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -127,11 +128,26 @@ def evaluate_activation(activation: str | nn.Module, x, **params):
 
 
 _LOADED = False
+_LOAD_LOCK = threading.Lock()
+_LOADING_THREAD: int | None = None
 
 
 def _ensure_loaded():
-    """Import the modules that register themselves (kept lazy to avoid import cycles)."""
-    global _LOADED
-    if not _LOADED:
-        _LOADED = True
-        from . import fixed, learnable, arelu, carelu  # noqa: F401  (Table 1 order)
+    """Import the modules that register themselves (kept lazy to avoid import cycles).
+
+    Thread-safe: the app's sessions first call this at the same moment, and a thread must not see the
+    registry half filled (it used to: 'relu' missing from the Train live choices on a fresh server).
+    Within the importing thread itself (a module that asks the registry while it registers) it returns
+    at once, as before."""
+    global _LOADED, _LOADING_THREAD
+    if _LOADED or _LOADING_THREAD == threading.get_ident():
+        return
+    with _LOAD_LOCK:
+        if _LOADED:
+            return
+        _LOADING_THREAD = threading.get_ident()
+        try:
+            from . import fixed, learnable, arelu, carelu  # noqa: F401  (Table 1 order)
+            _LOADED = True
+        finally:
+            _LOADING_THREAD = None

@@ -112,6 +112,7 @@ def write_json_atomic(path: str | os.PathLike, obj) -> Path:
             json.dump(obj, f, indent=1, default=_jsonable)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)          # mkstemp makes it private; a summary is for everyone
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
