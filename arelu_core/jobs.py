@@ -1,4 +1,10 @@
-"""Background trainings for the app: a process-wide JobManager running trainer.train in threads.
+"""Background trainings for the app: a process-wide JobManager running trainer.train off the caller's thread.
+
+Each training runs either in a worker process (isolation="process", what the app uses) or in a thread
+(isolation="thread", the library default: quick to start, and tests can monkeypatch it). In a process the
+training shares no interpreter lock with the web server: a thread training inside Streamlit lost 86% of its
+throughput to the page redraws (scripts/ui_cost.py: 1 349 vs 9 683 samples/s for the CLI). A thread
+per job still drives each worker, so queueing, stop and owner reaping are the same in both modes.
 
 At most `max_running` trainings run at once (default 2, or $ARELU_MAX_JOBS); further jobs wait
 in a FIFO queue and know their position. Each job belongs to an owner (a browser session id) and
@@ -18,11 +24,14 @@ are forgotten, so no thread or model outlives the session for long.
     manager.jobs("session-1")   -> [job]          job.status: queued/running/finished/stopped/diverged/failed
     job.snapshot()              -> copy of the events so far
     manager.stop("session-1", job.id)
+    JobManager(isolation="process")             # each training in its own worker process (the app)
     JobManager(owner_timeout=120, is_owner_alive=lambda owner: ...)   # reap vanished owners
 """
 from __future__ import annotations
 
+import multiprocessing
 import os
+import pickle
 import threading
 import time
 import uuid
@@ -40,6 +49,8 @@ DEFAULT_MAX_RUNNING = 2
 ENV_OWNER_TIMEOUT = "ARELU_SESSION_TIMEOUT"
 DEFAULT_OWNER_TIMEOUT = 120.0   # seconds; Streamlit keeps a disconnected session for reconnects as long
 LIVENESS_CHECK_SECONDS = 1.0    # a running job asks whether its owner is still there at most this often
+ISOLATIONS = ("thread", "process")
+WORKER_START_METHOD = "spawn"   # fork would copy the server's threads and torch's thread pools: unsafe
 ACTIVE = ("queued", "running")
 DONE = ("finished", "stopped", "diverged", "failed")
 
@@ -85,7 +96,10 @@ class Job:
 class JobManager:
     def __init__(self, max_running: int | None = None, keep_finished: int = 48,
                  keep_finished_per_owner: int = 12, owner_timeout: float | None = None,
-                 is_owner_alive: Callable[[str], bool] | None = None):
+                 is_owner_alive: Callable[[str], bool] | None = None, isolation: str = "thread"):
+        if isolation not in ISOLATIONS:
+            raise ConfigError(f"isolation must be one of {', '.join(ISOLATIONS)}, got {isolation!r}")
+        self.isolation = isolation
         self.max_running = max_running if max_running is not None else max_running_from_env()
         if self.max_running < 1:
             raise ConfigError(f"at least one training must be allowed to run, got {self.max_running}")
@@ -98,6 +112,7 @@ class JobManager:
         self.owner_timeout = owner_timeout          # None: owners never expire (scripts, tests, CLI)
         self.is_owner_alive = is_owner_alive
         self._last_seen: dict[str, float] = {}
+        self._worker_threads: dict[str, object] = {}   # job id -> shared int: the worker's torch thread count
 
     # -- what a session does ------------------------------------------------------------------
     def submit(self, owner: str, config: TrainConfig, label: str | None = None) -> Job:
@@ -237,8 +252,11 @@ class JobManager:
             # server oversubscribe the CPU and OpenMP's spinning halves throughput (measured: a 2 000-digit
             # run in the app took 29-39 s with 2 threads, 15.5 s with 1, on a busy 2-core machine).
             # The setting is per thread with torch's OpenMP backend: it changes this training only.
-            torch.set_num_threads(threads_per_job(self.max_running))
-            job.result = train(job.config, callback=job._record, should_stop=lambda: self._should_stop(job))
+            if self.isolation == "process":
+                job.result = self._train_in_worker(job, threads_per_worker(self.running_count()))
+            else:
+                torch.set_num_threads(threads_per_job(self.max_running))
+                job.result = train(job.config, callback=job._record, should_stop=lambda: self._should_stop(job))
             status, message = job.result.status, job.result.message
             if job._abandoned and status == "stopped":
                 message = f"cancelled at step {job.result.steps}: its session ended"
@@ -255,6 +273,59 @@ class JobManager:
                 self.reap()             # drops this job if its owner is gone, and queued jobs of gone owners
             finally:
                 self._start_queued()
+
+    def _train_in_worker(self, job: Job, threads: int) -> TrainResult:
+        """Run the training in a worker process; this thread relays its events and stop requests."""
+        context = multiprocessing.get_context(WORKER_START_METHOD)
+        receiver, sender = context.Pipe(duplex=False)
+        stop = context.Event()
+        threads = context.Value("i", threads, lock=False)
+        worker = context.Process(target=_worker_main, args=(job.config, sender, stop, threads, os.getpid()),
+                                 name=f"arelu-worker-{job.id}", daemon=True)
+        worker.start()
+        sender.close()      # the worker holds the only writing end: EOF here means it is gone
+        with self._lock:
+            self._worker_threads[job.id] = threads
+        self._share_cores()
+        result, failure = None, None
+        try:
+            while True:
+                if not stop.is_set() and self._should_stop(job):
+                    stop.set()
+                if not receiver.poll(0.1):
+                    continue
+                try:
+                    kind, payload = receiver.recv()
+                except EOFError:
+                    break
+                if kind == "event":
+                    job._record(payload)
+                elif kind == "result":
+                    result = pickle.loads(payload)
+                elif kind == "error":
+                    failure = payload
+        finally:
+            with self._lock:
+                self._worker_threads.pop(job.id, None)
+            self._share_cores()
+            receiver.close()
+            worker.join(timeout=30)
+            if worker.is_alive():   # it sent everything it had: never leave a worker behind
+                worker.kill()
+                worker.join(timeout=10)
+        if failure is not None:
+            raise failure
+        if result is None:
+            raise RuntimeError(f"the training process ended without a result (exit code {worker.exitcode})")
+        return result
+
+    def _share_cores(self) -> None:
+        """Split the cores among the running workers again whenever one starts or ends (on 8 cores: one
+        alone gets 4 threads, two get 2 each). Workers adopt the new count at their next step."""
+        with self._lock:
+            count = threads_per_worker(len(self._worker_threads))
+            for threads in self._worker_threads.values():
+                threads.value = count
 
     def _finish(self, job: Job, status: str, message: str) -> None:
         job.status, job.message, job.finished_at = status, message, time.time()
@@ -275,13 +346,51 @@ class JobManager:
                     kept_total -= 1
 
 
-def threads_per_job(max_running: int) -> int:
-    """CPU threads for one training: the cores split among the running trainings and the server itself."""
+def _worker_main(config: TrainConfig, sender, stop, threads, parent_pid: int) -> None:
+    """A worker process: one training, its events and result sent back through `sender`.
+    It stops on request, and by itself when the server that started it is gone. `threads` (a shared
+    int) is the torch thread count the manager gives it, changed as other workers start and end."""
+    torch.set_num_threads(threads.value)
+
+    def should_stop() -> bool:        # polled every step
+        if threads.value != torch.get_num_threads():
+            torch.set_num_threads(threads.value)
+        return stop.is_set() or os.getppid() != parent_pid
+
     try:
-        cores = len(os.sched_getaffinity(0))
+        result = train(config, callback=lambda event: sender.send(("event", event)), should_stop=should_stop)
+        # Plain pickle, by value: the pipe's own pickler would share the tensors through memory that
+        # vanishes with this process before the server reads them.
+        sender.send(("result", pickle.dumps(replace(result, model=result.model.cpu()))))
+    except BaseException as exc:   # the parent turns it into the job's status and message
+        try:
+            sender.send(("error", exc))
+        except Exception:          # an exception that cannot be pickled: its type and first line still go
+            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
+            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {first_line}")))
+    finally:
+        sender.close()
+
+
+def cpu_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
-        cores = os.cpu_count() or 1
-    return max(1, cores // (max_running + 1))
+        return os.cpu_count() or 1
+
+
+def threads_per_job(max_running: int) -> int:
+    """CPU threads for a training in a thread: fixed at its start, so the cores are split among the most
+    trainings that can run and the web server, which shares their interpreter."""
+    return max(1, cpu_cores() // (max_running + 1))
+
+
+def threads_per_worker(running: int) -> int:
+    """CPU threads for each of `running` worker processes: the cores split among them plus one share kept
+    for the web server and a browser on the same machine. Measured on 2 cores with the browser local
+    (scripts/ui_cost.py): a lone worker on 2 threads made 4 900 samples/s, on 1 thread 7 300, because a
+    parallel region waits at each barrier for the thread whose core the browser holds."""
+    return max(1, cpu_cores() // (max(1, running) + 1))
 
 
 def owner_timeout_from_env(default: float = DEFAULT_OWNER_TIMEOUT) -> float:

@@ -41,7 +41,7 @@ def get_job_manager():
     """The process-wide JobManager: every session shares its slots, each sees only its own jobs.
     A closed tab's trainings are cancelled once its session has been gone for $ARELU_SESSION_TIMEOUT s."""
     from arelu_core.jobs import JobManager, owner_timeout_from_env
-    return JobManager(owner_timeout=owner_timeout_from_env(), is_owner_alive=_owner_session_alive)
+    return JobManager(owner_timeout=owner_timeout_from_env(), is_owner_alive=_owner_session_alive, isolation="process")
 
 
 def session_owner_id() -> str:

@@ -1,6 +1,6 @@
 """Train live: race up to four activations on MNIST-Conv in the background and watch them learn.
 
-Trainings run in the process-wide JobManager, not in this script: a rerun or a visit to another page
+Trainings run in worker processes of the process-wide JobManager, not in this script: a rerun or a visit to another page
 leaves them running, and this session finds them again through the job ids it keeps in session state.
 """
 import time
@@ -161,8 +161,8 @@ if jobs:
         refresh_seconds = refresh_column.select_slider(
             "Redraw the live view every", REFRESH_CHOICES, value=REFRESH_CHOICES[0], format_func=lambda s: f"{s:g} s",
             key="train_refresh", persist_state="session",
-            help="Redrawing runs in the same process as the trainings and takes CPU time from them: "
-                 "on a small CPU server, redraw less often to train faster.")
+            help="Each redraw costs the server some CPU time: on a small CPU server shared by many "
+                 "browsers, redraw less often to leave more to the trainings.")
     else:
         button_column.button("Clear results", icon=":material/delete_sweep:", on_click=clear_race)
 
@@ -181,7 +181,8 @@ def job_card(column, job, color: str, progress) -> None:
     total_steps = runs.steps_per_epoch(job.config.train_subset, job.config.batch_size) * job.config.epochs
     if job.status == "running":
         column.progress(min(progress.last_step / total_steps, 1.0),
-                        text=f"step {progress.last_step} of {total_steps}")
+                        text=f"step {progress.last_step} of {total_steps}" if progress.last_step
+                        else "starting: a worker process loads the data")
     throughput = runs.live_throughput(progress.steps, job.config.batch_size) if job.active else None
     if throughput is None and len(progress.epochs):
         throughput = float(progress.epochs["samples_per_second"].mean())
@@ -193,8 +194,8 @@ def job_card(column, job, color: str, progress) -> None:
 
 
 def panels_layout(titles: list[str], height: int) -> dict:
-    """Side-by-side panels written out as a plain layout. The live view is redrawn twice a second in the
-    process that trains: with make_subplots and trace-by-trace updates a redraw of two races cost about
+    """Side-by-side panels written out as a plain layout. The live view is redrawn twice a second by the
+    web server: with make_subplots and trace-by-trace updates a redraw of two races cost about
     85 ms on two busy cores, built in one go like this about 35 ms (measured)."""
     gap = 0.07
     width = (1 - gap * (len(titles) - 1)) / len(titles)
@@ -207,6 +208,12 @@ def panels_layout(titles: list[str], height: int) -> dict:
         layout["annotations"].append(dict(text=title, x=left + width / 2, y=1.0, xref="paper", yref="paper",
                                           xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14)))
     return layout
+
+
+def live_figure(data: list[dict], layout: dict) -> go.Figure:
+    """A figure from plain dicts, unvalidated: plotly's validation was the largest single cost of a redraw
+    in the server (py-spy), and these dicts are built by the two functions below, not by users."""
+    return go.Figure(data=data, layout=layout, _validate=False)
 
 
 def trace(panel: int, **properties) -> dict:
@@ -231,7 +238,7 @@ def loss_and_accuracy_figure(jobs, progresses) -> go.Figure:
         ]
     layout = panels_layout(["Training loss per step", "Test accuracy (%)"], height=380)
     layout["yaxis2"]["range"] = [0, 100]
-    return go.Figure(data=data, layout=layout)
+    return live_figure(data, layout)
 
 
 def parameters_figure(jobs, progresses) -> go.Figure | None:
@@ -253,7 +260,7 @@ def parameters_figure(jobs, progresses) -> go.Figure | None:
                 data.append(trace(panel, x=layer_rows["step"], y=layer_rows["value"], mode="lines",
                                   name=f"{job.label} layer {layer}", legendgroup=f"{job.id}-{layer}",
                                   showlegend=panel == 1, line=dict(color=color, dash=dashes[(layer - 1) % 3])))
-    return go.Figure(data=data, layout=panels_layout([{"alpha": "α", "beta": "β"}.get(n, n) for n in names], 340))
+    return live_figure(data, panels_layout([{"alpha": "α", "beta": "β"}.get(n, n) for n in names], 340))
 
 
 def record_refresh(setting: float) -> float | None:

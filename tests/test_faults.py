@@ -9,6 +9,7 @@
   the previous checkpoint untouched; the Train live page shows the error instead of a traceback.
 - A diverging run (NaN loss) ends cleanly with status "diverged".
 - Many sessions using the activation registry for the first time at once all see all of it.
+- A server killed outright (SIGKILL) leaves no training worker process behind.
 
 A closed browser tab through the real app is test_browser_faults.py.
 """
@@ -423,3 +424,49 @@ def test_sessions_opening_at_once_see_the_whole_registry():
         assert done.returncode == 0, done.stderr[-2000:]
         counts = ast.literal_eval(done.stdout.strip().splitlines()[-1])
         assert len(set(counts)) == 1 and counts[0] >= 20, counts
+
+
+# --------------------------------------------------------------------------- a server killed outright
+
+SERVER = textwrap.dedent("""
+    import os, sys, time
+    from arelu_core.jobs import JobManager
+    from arelu_core.trainer import TrainConfig
+    if __name__ == "__main__":
+        manager = JobManager(max_running=1, isolation="process")
+        job = manager.submit("tab", TrainConfig(activation="relu", epochs=20, batch_size=16, device="cpu",
+                                                data_dir=sys.argv[1]))
+        while not any(event["kind"] == "step" for event in job.snapshot()):
+            assert job.active, job.message
+            time.sleep(0.05)
+        import multiprocessing
+        print([p.pid for p in multiprocessing.active_children()], flush=True)
+        time.sleep(600)
+""")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:   # a zombie (exited, not yet reaped by init) counts as gone
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def test_a_killed_server_leaves_no_training_worker(tmp_path, data_dir):
+    """The app trains in worker processes: when the server dies without cleaning up (SIGKILL, the OOM
+    killer), each worker notices its parent is gone at its next step and exits."""
+    script = tmp_path / "server.py"
+    script.write_text(SERVER)
+    server = subprocess.Popen([sys.executable, str(script), data_dir], cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        workers = ast.literal_eval(server.stdout.readline())
+        assert len(workers) == 1 and pid_alive(workers[0])
+        server.kill()
+        server.wait(timeout=30)
+        wait_for(lambda: not pid_alive(workers[0]), timeout=60, what="the orphaned worker to exit")
+    finally:
+        server.kill()

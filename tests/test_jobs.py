@@ -1,5 +1,10 @@
-"""JobManager: real short trainings in background threads, queueing, stop, owner isolation, divergence,
-failures as statuses (never exceptions), pruning; and the run helpers the Train live page uses."""
+"""JobManager: real short trainings in background threads and worker processes, queueing, stop, owner
+isolation, divergence, failures as statuses (never exceptions), pruning; and the run helpers the Train
+live page uses."""
+import multiprocessing
+import os
+import signal
+
 import pytest
 
 from arelu_core.checkpoint import load_checkpoint
@@ -32,8 +37,9 @@ def wait_for_steps(job, steps=1):
         time.sleep(0.05)
 
 
-def test_short_training_finishes_with_events_and_result(data_dir):
-    manager = JobManager(max_running=2)
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_short_training_finishes_with_events_and_result(data_dir, isolation):
+    manager = JobManager(max_running=2, isolation=isolation)
     job = manager.submit("alice", quick())
     assert manager.wait([job], WAIT)
     assert job.status == "finished", job.message
@@ -66,8 +72,9 @@ def test_queue_is_fifo_with_positions_and_a_queued_job_can_be_stopped(data_dir):
     assert third.started_at >= first.finished_at  # it only started once the slot was free
 
 
-def test_stop_is_cooperative_and_keeps_the_partial_result(data_dir):
-    manager = JobManager(max_running=2)
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_stop_is_cooperative_and_keeps_the_partial_result(data_dir, isolation):
+    manager = JobManager(max_running=2, isolation=isolation)
     job = manager.submit("alice", long("arelu"))
     wait_for_steps(job, 2)
     assert manager.stop("alice", job.id)
@@ -89,8 +96,9 @@ def test_owners_never_see_each_others_jobs(data_dir):
     assert manager.jobs("carol") == []
 
 
-def test_diverging_training_is_a_status_with_a_message(data_dir):
-    manager = JobManager(max_running=1)
+@pytest.mark.parametrize("isolation", ["thread", "process"])
+def test_diverging_training_is_a_status_with_a_message(data_dir, isolation):
+    manager = JobManager(max_running=1, isolation=isolation)
     job = manager.submit("alice", quick(lr=1e3))
     assert manager.wait([job], WAIT)
     assert job.status == "diverged"
@@ -173,3 +181,66 @@ def test_live_report_intervals_suit_demos_and_full_epochs():
     assert live_report_intervals(512, 128) == (1, 1)           # 4 steps: report every step
     assert live_report_intervals(None, 128) == (46, 9)         # 469 steps: ~10 checks, ~50 samples
     assert live_report_intervals(None, 32) == (50, 10)
+
+
+# -- worker processes (the app's isolation) ------------------------------------------------------------
+def test_a_worker_process_result_is_the_same_training_and_leaves_no_process(data_dir, tmp_path, monkeypatch):
+    """Same seed, same config: the worker's training matches the in-thread one (up to the summation order
+    of a different thread count), the model crosses the process boundary intact, no worker outlives its job."""
+    monkeypatch.setenv("ARELU_RUNS_DIR", str(tmp_path / "runs"))
+    config = quick(activation_params={"alpha": 0.3, "beta": 0.5})
+    threads, workers = JobManager(max_running=1), JobManager(max_running=1, isolation="process")
+    in_thread, in_worker = threads.submit("alice", config), workers.submit("alice", config)
+    assert workers.wait([in_worker], WAIT) and threads.wait([in_thread], WAIT)
+    assert in_worker.status == in_thread.status == "finished", in_worker.message
+    assert in_worker.result.losses == pytest.approx(in_thread.result.losses, rel=1e-4)
+    for worker_layer, thread_layer in zip(in_worker.result.model.activation_parameters(),
+                                          in_thread.result.model.activation_parameters()):
+        assert worker_layer == pytest.approx(thread_layer, rel=1e-4)
+    assert [e["kind"] for e in in_worker.snapshot()] == [e["kind"] for e in in_thread.snapshot()]
+    model, meta = load_checkpoint(save_run_checkpoint(in_worker.result, label="AReLU"))
+    assert meta["status"] == "finished" and model.activation_parameters() == in_worker.result.model.activation_parameters()
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("arelu-worker-")]
+
+
+def test_a_killed_worker_fails_the_job_with_a_message_and_frees_the_slot(data_dir):
+    manager = JobManager(max_running=1, isolation="process")
+    doomed = manager.submit("alice", long())
+    waiting = manager.submit("alice", quick("relu"))
+    wait_for_steps(doomed)
+    [worker] = [p for p in multiprocessing.active_children() if p.name == f"arelu-worker-{doomed.id}"]
+    os.kill(worker.pid, signal.SIGKILL)     # as the kernel's OOM killer would
+    assert manager.wait([doomed, waiting], WAIT)
+    assert doomed.status == "failed" and "exit code -9" in doomed.message and "\n" not in doomed.message
+    assert waiting.status == "finished", waiting.message
+
+
+def test_a_worker_error_becomes_the_job_message(data_dir):
+    # The worker raises the library's own error (a checkpoint-free config it cannot train): one line, no traceback.
+    manager = JobManager(max_running=1, isolation="process")
+    job = manager.submit("alice", quick(data_dir=os.devnull))   # a file, not a folder: no MNIST there
+    assert manager.wait([job], WAIT)
+    assert job.status == "failed" and "MNIST" in job.message and "\n" not in job.message, job.message
+
+
+def test_workers_share_the_cores_and_take_them_back(data_dir, monkeypatch):
+    from arelu_core import jobs
+    monkeypatch.setattr(jobs, "cpu_cores", lambda: 8)
+    assert [jobs.threads_per_worker(n) for n in (0, 1, 2, 3, 4, 8)] == [4, 4, 2, 2, 1, 1]
+    manager = JobManager(max_running=2, isolation="process")
+    first = manager.submit("alice", long())
+    wait_for_steps(first)
+    assert [t.value for t in manager._worker_threads.values()] == [4]
+    second = manager.submit("alice", long("arelu"))
+    wait_for_steps(second)
+    assert [t.value for t in manager._worker_threads.values()] == [2, 2]
+    manager.stop("alice", second.id)
+    assert manager.wait([second], WAIT)
+    assert [t.value for t in manager._worker_threads.values()] == [4]   # the one left takes the cores back
+    manager.stop("alice", first.id)
+    assert manager.wait([first], WAIT) and first.status == "stopped"
+
+
+def test_unknown_isolation_is_refused():
+    with pytest.raises(ConfigError, match="isolation"):
+        JobManager(isolation="fiber")

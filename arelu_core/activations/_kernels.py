@@ -58,10 +58,22 @@ def _flat_numpy(t: torch.Tensor):
     return t.detach().contiguous().view(-1).numpy()
 
 
+def _pick(parallel, serial, elements: int):
+    """The parallel kernel only for large tensors and only with as many threads as torch may use here.
+    A training given one thread (the app's workers on a small CPU) must stay on one: a parallel loop whose
+    second thread waits for a busy core spins at every barrier (measured: a worker sharing 2 cores with the
+    web server fell from 12 000 to 2 100 samples/s)."""
+    threads = torch.get_num_threads()
+    if elements < PARALLEL_MIN_ELEMENTS or threads < 2:
+        return serial
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))   # per calling thread, cheap
+    return parallel
+
+
 def numba_forward(x: torch.Tensor, neg: float, pos: float) -> torch.Tensor:
     x = x.contiguous()
     y = torch.empty_like(x)
-    loop = _forward_parallel if x.numel() >= PARALLEL_MIN_ELEMENTS else _forward_serial
+    loop = _pick(_forward_parallel, _forward_serial, x.numel())
     loop(_flat_numpy(x), y.view(-1).numpy(), neg, pos)
     return y
 
@@ -70,7 +82,7 @@ def numba_backward(g: torch.Tensor, x: torch.Tensor, neg: float, pos: float):
     """Returns (grad_x, sum_{x<0} g*x, sum_{x>=0} g*x)."""
     g = g.contiguous()
     gx = torch.empty_like(x, memory_format=torch.contiguous_format)
-    loop = _backward_parallel if x.numel() >= PARALLEL_MIN_ELEMENTS else _backward_serial
+    loop = _pick(_backward_parallel, _backward_serial, x.numel())
     s_neg, s_pos = loop(_flat_numpy(g), _flat_numpy(x), gx.view(-1).numpy(), neg, pos)
     return gx, s_neg, s_pos
 
