@@ -62,7 +62,7 @@ def cli_race(labels: list[str], subset: int | None, data_dir: str, threads: int 
 
 def cpu_seconds(server_pid: int) -> dict[str, float]:
     """CPU seconds used so far by the web server, its training workers, and Chromium (all its processes)."""
-    rows = subprocess.run(["ps", "-eo", "pid=,ppid=,times=,args="], capture_output=True, text=True).stdout.splitlines()
+    rows = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,times=,args="], capture_output=True, text=True).stdout.splitlines()
     used = {"server": 0.0, "workers": 0.0, "browser": 0.0}
     for row in rows:
         pid, ppid, seconds, args = row.split(None, 3)

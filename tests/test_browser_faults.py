@@ -4,11 +4,12 @@ The server runs with one training slot (ARELU_MAX_JOBS=1) and a one-second grace
 (ARELU_SESSION_TIMEOUT=1). Tab A starts a 20-epoch race on all 60 000 digits (minutes of work) and
 holds the slot; tab B queues a 512-digit race behind it and sees "queued, position 1". Tab A closes.
 B's race must then start and finish within a bound far shorter than A's training: A's job was
-cancelled and its slot handed on. The in-process details (status, message, no thread left, nothing
-kept) are checked in test_faults.py.
+cancelled and its slot handed on, and no training worker process is left on the server. The in-process
+details (status, message, no thread left, nothing kept) are checked in test_faults.py.
 """
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -18,6 +19,12 @@ from streamlit_server import (ERROR_SELECTORS, launch_chromium, read_cards, runn
 
 pytestmark = pytest.mark.browser
 DONE = ("finished", "stopped", "diverged", "failed")
+
+
+def training_workers(server_pid: int) -> list[str]:
+    """The server's child processes that run a training (multiprocessing's spawned workers)."""
+    rows = subprocess.run(["ps", "-ww", "-o", "pid=,args=", "--ppid", str(server_pid)], capture_output=True, text=True)
+    return [row for row in rows.stdout.splitlines() if "multiprocessing.spawn" in row]
 
 
 def test_a_closed_tab_frees_its_training_slot(tmp_path, data_dir):
@@ -39,6 +46,7 @@ def test_a_closed_tab_frees_its_training_slot(tmp_path, data_dir):
             wait_for_cards(page_a, lambda cards: cards[0][1] == "running", what="tab A's race to run")
             page_a.get_by_text("of 9380").first.wait_for(timeout=60_000)   # 469 steps x 20 epochs: minutes
             a_running = time.monotonic() - t0
+            assert len(training_workers(server.proc.pid)) == 1     # A's training, in its own process
             page_b.get_by_role("button", name="Start race").click()
             cards = wait_for_cards(page_b, lambda cards: "queued" in cards[0][1], what="tab B to queue")
             assert cards == [("AReLU", "queued, position 1")], cards
@@ -58,6 +66,10 @@ def test_a_closed_tab_frees_its_training_slot(tmp_path, data_dir):
             assert cards[-1] == ("AReLU", "finished"), cards
             assert {label for label, _ in read_cards(page_b)} == {"AReLU"}     # never A's job
             assert page_b.locator(ERROR_SELECTORS).count() == 0
+            deadline = time.monotonic() + 30                        # B's worker exits once it has sent its result
+            while training_workers(server.proc.pid) and time.monotonic() < deadline:
+                time.sleep(0.2)
+            assert not training_workers(server.proc.pid), training_workers(server.proc.pid)
             print(f"\nA running at {a_running:.0f} s, B queued at {b_queued:.0f} s, A closed, B started "
                   f"{started_after:.1f} s later (grace 1 s, checks every 1 s), B finished at {time.monotonic() - t0:.0f} s")
             tab_b.close()
