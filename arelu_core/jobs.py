@@ -30,8 +30,8 @@ are forgotten, so no thread or model outlives the session for long.
 from __future__ import annotations
 
 import multiprocessing
+import io
 import os
-import pickle
 import threading
 import time
 import uuid
@@ -42,6 +42,7 @@ from typing import Callable
 import torch
 
 from .errors import AReLULabError, ConfigError
+from .network import MNISTConv
 from .trainer import TrainConfig, TrainResult, train
 
 ENV_MAX_JOBS = "ARELU_MAX_JOBS"
@@ -301,7 +302,7 @@ class JobManager:
                 if kind == "event":
                     job._record(payload)
                 elif kind == "result":
-                    result = pickle.loads(payload)
+                    result = _with_model(*payload)
                 elif kind == "error":
                     failure = payload
         finally:
@@ -346,6 +347,13 @@ class JobManager:
                     kept_total -= 1
 
 
+def _with_model(result: TrainResult, weights: bytes) -> TrainResult:
+    """The worker's result with its model rebuilt here from the weights it sent."""
+    model = MNISTConv(result.config.activation, **result.config.activation_params)
+    model.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
+    return replace(result, model=model)
+
+
 def _worker_main(config: TrainConfig, sender, stop, threads, parent_pid: int) -> None:
     """A worker process: one training, its events and result sent back through `sender`.
     It stops on request, and by itself when the server that started it is gone. `threads` (a shared
@@ -359,9 +367,11 @@ def _worker_main(config: TrainConfig, sender, stop, threads, parent_pid: int) ->
 
     try:
         result = train(config, callback=lambda event: sender.send(("event", event)), should_stop=should_stop)
-        # Plain pickle, by value: the pipe's own pickler would share the tensors through memory that
-        # vanishes with this process before the server reads them.
-        sender.send(("result", pickle.dumps(replace(result, model=result.model.cpu()))))
+        # The weights go as torch.save bytes (read back with weights_only=True), the rest as plain data:
+        # tensors sent through the pipe itself would live in shared memory that vanishes with this process.
+        weights = io.BytesIO()
+        torch.save(result.model.cpu().state_dict(), weights)
+        sender.send(("result", (replace(result, model=None), weights.getvalue())))
     except BaseException as exc:   # the parent turns it into the job's status and message
         try:
             sender.send(("error", exc))

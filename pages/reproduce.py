@@ -15,6 +15,7 @@ from arelu_core.reproduce import (EXPERIMENT_NAMES, NO_DATA, SUPPORTED, Backgrou
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
 
 RESULTS_ROOT = Path("results")
+SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
 APP_OUT = RESULTS_ROOT / "app"
 SUBSETS = {"5 000 digits (quick)": 5000, "20 000 digits": 20000, "all 60 000 (the paper's)": None}
 
@@ -137,6 +138,12 @@ def load_records(data: bytes, name: str) -> tuple[str, list[dict]] | None:
     return records[0]["experiment"], records
 
 
+def results_label(path: Path) -> str:
+    if path.is_relative_to(SHIPPED_ROOT):
+        return f"shipped: {path.parent.name} (our full run)"
+    return str(path)
+
+
 def baseline_for(experiment: str, folder: Path | None) -> list[dict] | None:
     if experiment != "table4":
         return None
@@ -230,6 +237,7 @@ with tab_run:
 
 with tab_load:
     found = sorted(RESULTS_ROOT.glob("*/" + RESULTS_NAME)) + sorted(RESULTS_ROOT.glob("*/*/" + RESULTS_NAME))
+    found += sorted(SHIPPED_ROOT.glob("*/" + RESULTS_NAME))   # after the user's own: theirs come first
     source = st.radio("Source", ["Upload a runs.jsonl", "A results folder on this machine"], horizontal=True,
                       index=1 if found else 0)
     loaded, folder = None, None
@@ -240,7 +248,10 @@ with tab_load:
     elif not found:
         st.info(f"No results under {RESULTS_ROOT}/ yet: run `arelu reproduce table1` (or a small version here).")
     else:
-        path = st.selectbox("Results file", found, format_func=str)
+        path = st.selectbox("Results file", found, format_func=results_label)
+        if path.is_relative_to(SHIPPED_ROOT):
+            st.caption("Shipped with AReLU Lab: our own full runs on the real MNIST, made with `arelu reproduce` "
+                       "(commands, machine and times in `assets/results/README.md`).")
         try:
             loaded, folder = load_records(path.read_bytes(), str(path)), path.parent
         except OSError as exc:

@@ -6,7 +6,8 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA_DIR = REPO.parent / "shared" / "data"
-os.environ.setdefault("ARELU_DATA_DIR", str(DEFAULT_DATA_DIR))
+# Absolute: several tests change the working directory (and a relative path would then point nowhere).
+os.environ["ARELU_DATA_DIR"] = str(Path(os.environ.get("ARELU_DATA_DIR") or DEFAULT_DATA_DIR).absolute())
 
 
 @pytest.fixture(scope="session")
