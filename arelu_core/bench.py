@@ -2,6 +2,7 @@
 
     op      AReLU forward+backward vs ReLU's (and the official formulation's) on a 256x64x56x56
             float32 tensor, plus the peak memory of each backward.      goal: AReLU <= 1.5x ReLU
+            With compiled=True (--compiled) also the torch.compile path and its compile time.
     epoch   one MNIST-Conv training epoch, AReLU vs ReLU (same seed).    goal: <= 1.2x
     loader  the trainer's samples/s vs a DataLoader + ToTensor loop over torchvision's MNIST
             (how the official code trains), same model and batch.       goal: >= 1.5x
@@ -15,6 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .activations import create_activation
+from .activations.compiled import use_compiled
 from .trainer import TrainConfig, device_label, make_optimizer, resolve_device, train
 
 GOALS = {"op_ratio_max": 1.5, "epoch_ratio_max": 1.2, "loader_speedup_min": 1.5}
@@ -82,16 +84,20 @@ def _rss_kib(field):
     return None
 
 
-def bench_op(shape=(256, 64, 56, 56), repeats=5, device="cpu", verbose=True) -> dict:
+def bench_op(shape=(256, 64, 56, 56), repeats=5, device="cpu", verbose=True, compiled=False) -> dict:
     device = resolve_device(device)
     x = torch.randn(shape, device=device)
     arelu = create_activation("arelu").to(device)
     alpha, beta = arelu.alpha, arelu.beta
     candidates = {"relu": F.relu, "arelu": arelu, "arelu_official": lambda t: official_arelu(t, alpha, beta)}
-    times, memory = {}, {}
+    if compiled:
+        compiled_arelu = create_activation("arelu").to(device)
+        use_compiled(compiled_arelu)
+        candidates["arelu_compiled"] = compiled_arelu
+    times, memory, first_call = {}, {}, {}
     for name, fn in candidates.items():
         samples = []
-        for i in range(repeats + 1):  # first run warms up (Numba compile, allocator)
+        for i in range(repeats + 1):  # first run warms up (Numba or torch.compile compiles, allocator)
             xi = x.detach().requires_grad_(True)
             _sync(device)
             start = time.perf_counter()
@@ -103,6 +109,8 @@ def bench_op(shape=(256, 64, 56, 56), repeats=5, device="cpu", verbose=True) -> 
             _sync(device)
             if i:
                 samples.append(time.perf_counter() - start)
+            else:
+                first_call[name] = time.perf_counter() - start
             del y, grad, xi
         times[name] = statistics.median(samples)
         memory[name] = peak.peak_mib
@@ -110,12 +118,17 @@ def bench_op(shape=(256, 64, 56, 56), repeats=5, device="cpu", verbose=True) -> 
            "seconds": times, "backward_peak_mib": memory,
            "arelu_vs_relu": times["arelu"] / times["relu"],
            "official_vs_relu": times["arelu_official"] / times["relu"]}
+    if compiled:
+        out["compiled_vs_relu"] = times["arelu_compiled"] / times["relu"]
+        out["compile_seconds"] = first_call["arelu_compiled"] - times["arelu_compiled"]
     if verbose:
         print(f"[op] forward+backward on {tuple(shape)} float32, {device_label(device)}, median of {repeats}")
         for name in candidates:
             mem = "n/a" if memory[name] is None else f"{memory[name]:.0f} MiB"
             print(f"  {name:<15} {times[name] * 1e3:8.1f} ms  x{times[name] / times['relu']:.2f} of ReLU"
                   f"   backward peak +{mem}")
+        if compiled:
+            print(f"  (arelu_compiled: {out['compile_seconds']:.1f} s of compiling before its first step)")
     return out
 
 
@@ -180,12 +193,13 @@ def bench_loader(data_dir=None, device="cpu", steps=200, verbose=True) -> dict:
     return out
 
 
-def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="auto", verbose=True) -> dict:
+def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="auto", verbose=True,
+                   compiled=False) -> dict:
     parts = parts or ["op", "epoch", "loader"]
     results = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "quick": quick}
     if "op" in parts:
         results["op"] = bench_op((32, 64, 56, 56) if quick else (256, 64, 56, 56), repeats=3 if quick else 5,
-                                 device=device, verbose=verbose)
+                                 device=device, verbose=verbose, compiled=compiled)
     if "epoch" in parts:
         results["epoch"] = bench_epoch(data_dir, device, train_subset=10_000 if quick else None, verbose=verbose)
     if "loader" in parts:

@@ -33,6 +33,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, help="alpha initialisation (AReLU/ELSA), in (0, 1)")
     p.add_argument("--beta", type=float, help="beta initialisation (AReLU/ELSA)")
     p.add_argument("--train-subset", type=int, help="use only the first N training digits")
+    p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
+                   help="AReLU/ELSA through torch.compile: auto = only where it pays (long CUDA runs)")
     p.add_argument("--save", metavar="PATH", help="write the trained model as a checkpoint")
     _add_data_args(p)
 
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--steps", type=int, default=None, help="training steps per throughput measurement")
     p.add_argument("--only", choices=["op", "epoch", "loader"], action="append",
                    help="run only some parts (repeatable)")
+    p.add_argument("--compiled", action="store_true",
+                   help="also time AReLU through torch.compile (and report its compile time)")
     _add_data_args(p)
 
     try:
@@ -65,7 +69,8 @@ def cmd_train(args) -> dict:
     params = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta)) if v is not None}
     config = TrainConfig(activation=args.activation, activation_params=params, optimizer=args.optimizer,
                          lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
-                         device=args.device, data_dir=args.data_dir, train_subset=args.train_subset).validate()
+                         device=args.device, data_dir=args.data_dir, train_subset=args.train_subset,
+                         compile=args.compile).validate()
     bar = None if args.json or not sys.stderr.isatty() else _progress_bar(config)
 
     def on_event(event):
@@ -135,7 +140,7 @@ def cmd_activations(args) -> dict:
 def cmd_bench(args) -> dict:
     from .bench import run_benchmarks
     return run_benchmarks(quick=args.quick, steps=args.steps, parts=args.only, data_dir=args.data_dir,
-                          device=args.device, verbose=not args.json)
+                          device=args.device, verbose=not args.json, compiled=args.compiled)
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench}

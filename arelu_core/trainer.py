@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from .activations import activation_info, resolve_name
+from .activations.compiled import COMPILE_CHOICES, compile_pays, use_compiled
 from .data import MNISTTensors, load_mnist
 from .errors import ConfigError
 from .network import MNISTConv, accuracy
@@ -45,6 +46,7 @@ class TrainConfig:
     live_eval_size: int = 1000
     params_every: int = 10           # steps between alpha/beta reports
     momentum: float = 0.9
+    compile: str = "auto"            # AReLU/ELSA through torch.compile: "on", "off", or "auto" (where it pays)
 
     def validate(self) -> "TrainConfig":
         resolve_name(self.activation)  # ConfigError listing the choices
@@ -67,6 +69,9 @@ class TrainConfig:
         beta = self.activation_params.get("beta")
         if beta is not None and not math.isfinite(float(beta)):
             raise ConfigError(f"beta initialisation must be a finite number, got {beta}")
+        self.compile = str(self.compile).lower()
+        if self.compile not in COMPILE_CHOICES:
+            raise ConfigError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, got {self.compile!r}")
         resolve_device(self.device)
         return self
 
@@ -103,6 +108,7 @@ class TrainResult:
     losses: list[float]
     params_trace: list[dict]       # {"step", "layers"} as in the "params" events
     live_evals: list[dict]         # {"step", "accuracy"}
+    compiled: bool = False         # AReLU/ELSA ran through torch.compile
 
     @property
     def test_accuracy(self) -> float | None:
@@ -114,7 +120,7 @@ class TrainResult:
                 "config": asdict(self.config), "device": self.device, "test_accuracy": self.test_accuracy,
                 "epoch_accuracies": self.epoch_accuracies, "epoch_seconds": self.epoch_seconds,
                 "samples_per_second": self.samples_per_second, "steps": self.steps,
-                "final_loss": self.losses[-1] if self.losses else None,
+                "final_loss": self.losses[-1] if self.losses else None, "compiled": self.compiled,
                 "activation_parameters": self.model.activation_parameters()}
 
 
@@ -143,6 +149,11 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
 
     torch.manual_seed(config.seed)
     model = MNISTConv(config.activation, **config.activation_params).to(device)
+    planned_steps = -(-len(train_images) // config.batch_size) * config.epochs
+    if config.compile == "on" or (config.compile == "auto" and compile_pays(device, planned_steps)):
+        compiled = use_compiled(model) > 0       # False for activations without an AReLU/ELSA term
+    else:
+        compiled = False
     optimizer = make_optimizer(config, model.parameters())
     order = torch.Generator().manual_seed(config.seed)
     has_params = any(model.activation_parameters())
@@ -209,4 +220,5 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
                        device=device_label(device), epoch_accuracies=epoch_accuracies,
                        epoch_seconds=epoch_seconds,
                        samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
-                       steps=step, losses=losses, params_trace=params_trace, live_evals=live_evals)
+                       steps=step, losses=losses, params_trace=params_trace, live_evals=live_evals,
+                       compiled=compiled)

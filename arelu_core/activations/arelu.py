@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from . import _kernels
+from .compiled import compiled_sign_scale
 from .registry import ActivationInfo, register
 
 ALPHA_MIN, ALPHA_MAX = 0.01, 0.99
@@ -57,7 +58,11 @@ class SignScaleFunction(torch.autograd.Function):
         return gx, d_alpha.reshape(alpha.shape), d_beta.reshape(beta.shape), None
 
 
-def sign_attention(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos_offset: float = 0.0):
+def sign_attention(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos_offset: float = 0.0,
+                   compiled: bool = False):
+    """The fused op (Numba on CPU, torch ops elsewhere), or with compiled=True the torch.compile path."""
+    if compiled:
+        return compiled_sign_scale()(x, alpha, beta, pos_offset)
     return SignScaleFunction.apply(x, alpha, beta, pos_offset)
 
 
@@ -77,13 +82,15 @@ def _scalar_parameter(name: str, value) -> nn.Parameter:
     note="ReLU + ELSA: negatives kept but suppressed by C(alpha), positives amplified by 1+sigmoid(beta) in (1, 2).",
 ))
 class AReLU(nn.Module):
+    compiled = False   # True: the torch.compile path (compiled.use_compiled sets it)
+
     def __init__(self, alpha: float = 0.9, beta: float = 2.0):
         super().__init__()
         self.alpha = _scalar_parameter("alpha", alpha)
         self.beta = _scalar_parameter("beta", beta)
 
     def forward(self, x):
-        return sign_attention(x, self.alpha, self.beta, pos_offset=1.0)
+        return sign_attention(x, self.alpha, self.beta, pos_offset=1.0, compiled=self.compiled)
 
     def extra_repr(self):
         return f"alpha={self.alpha.item():.4g}, beta={self.beta.item():.4g}"

@@ -12,6 +12,8 @@ from .arelu import _scalar_parameter, sign_attention
 
 
 class ELSA(nn.Module):
+    compiled = False   # True: the attention term takes the torch.compile path (compiled.use_compiled)
+
     def __init__(self, base: nn.Module, alpha: float = 0.9, beta: float = 2.0):
         super().__init__()
         self.base = base
@@ -22,4 +24,4 @@ class ELSA(nn.Module):
     def forward(self, x):
         out = self.base(x)
         attend_to = out if out.shape != x.shape else x
-        return out + sign_attention(attend_to, self.alpha, self.beta, pos_offset=0.0)
+        return out + sign_attention(attend_to, self.alpha, self.beta, pos_offset=0.0, compiled=self.compiled)

@@ -31,7 +31,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds, e.g. 0 1 2 3 4")
     p.add_argument("--epochs", type=int, help="epochs per training (Table 1: 1; Fig. 3 default 5, paper 20)")
     p.add_argument("--train-subset", type=int, help="train on the first N digits only (quick looks, not the paper's)")
-    p.add_argument("--group-size", type=int, help="models trained together in one computation (default 10)")
+    p.add_argument("--group-size", type=int, help="models trained together in one computation (default 5)")
     p.add_argument("--out", help="output folder (default: results/<experiment>)")
     p.add_argument("--baseline", help="Table 4: our Table 1 results file (default: <out>/../table1/runs.jsonl)")
     p.add_argument("--data-dir", help="folder holding MNIST/raw (default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")

@@ -1,0 +1,52 @@
+"""The optional compiled path for AReLU and ELSA's attention: the paper's formula as plain torch ops,
+handed to torch.compile (C++/OpenMP kernels on the CPU, Triton kernels on CUDA). Autograd of the
+formula gives exactly the paper's gradients (eqs. 9-11; torch.where picks the x >= 0 branch at 0 and
+clamp's gradient vanishes outside [0.01, 0.99]); the compiler fuses forward and backward into one pass
+each, as the hand-written kernels of _kernels.py do.
+
+When it pays (`compile_pays`): compiling costs seconds to minutes once per process and shape, and gains
+only where the default path makes several passes over memory.
+- CPU: never. The Numba kernels are already one pass. Measured with `arelu bench --only op --compiled`
+  (256x64x56x56 float32, forward+backward, this project's 2-core CPU): ReLU 157 ms, fused 163 ms,
+  compiled 157 ms: no gain to pay for 17 s of compiling (3.5 s once inductor's disk cache is warm).
+- CUDA: the default there is torch ops (three or four passes), so a long run gains. From
+  COMPILE_MIN_STEPS_CUDA steps on: an estimate, not a measurement (no GPU was available to measure it);
+  `arelu bench --device cuda --compiled` measures a machine's own figures.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import torch
+
+ALPHA_MIN, ALPHA_MAX = 0.01, 0.99
+COMPILE_MIN_STEPS_CUDA = 2000   # about 4 MNIST epochs at batch 128
+COMPILE_CHOICES = ("auto", "on", "off")
+
+
+def sign_scale_formula(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos_offset: float) -> torch.Tensor:
+    """pos_offset + sigmoid(beta) on x >= 0, C(alpha) on x < 0, times x (eq. 7 with offset 1, eq. 5 with 0)."""
+    neg = alpha.clamp(ALPHA_MIN, ALPHA_MAX).to(x.dtype)
+    pos = (pos_offset + torch.sigmoid(beta)).to(x.dtype)
+    return x * torch.where(x >= 0, pos, neg)
+
+
+@lru_cache(maxsize=1)
+def compiled_sign_scale():
+    """torch.compile of the formula, made on first use (compiling happens at the first call)."""
+    return torch.compile(sign_scale_formula)
+
+
+def compile_pays(device: torch.device | str, steps: int) -> bool:
+    """Whether `compile="auto"` compiles AReLU/ELSA for a training of `steps` steps on `device`."""
+    return torch.device(device).type == "cuda" and steps >= COMPILE_MIN_STEPS_CUDA
+
+
+def use_compiled(model: torch.nn.Module, enabled: bool = True) -> int:
+    """Switch every AReLU/ELSA attention in `model` to the compiled path (or back). Returns how many."""
+    switched = 0
+    for module in model.modules():
+        if hasattr(module, "compiled"):
+            module.compiled = enabled
+            switched += 1
+    return switched
