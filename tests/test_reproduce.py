@@ -237,3 +237,17 @@ def test_page_runs_a_small_table1_live(tmp_path, monkeypatch, data_dir):
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 2
     assert any("AReLU beats every other activation with SGD at lr 0.001" in s.value for s in at.success)
+
+
+def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):
+    """A fresh clone has no results/ of its own: the Load tab offers our shipped full runs, and Table 4
+    finds the shipped Table 1 as its baseline."""
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.chdir(tmp_path)
+    at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=120).run()
+    files = next(s for s in at.selectbox if s.label == "Results file")
+    assert [option.split(":")[0] for option in files.options] == ["shipped"] * 3
+    assert any("table4" in option for option in files.options)
+    files.set_value(ROOT / "assets" / "results" / "table4" / "runs.jsonl").run()
+    assert not at.exception and not at.error
+    assert any("adding ELSA improves most activations over our Table 1" in s.value for s in at.success)
