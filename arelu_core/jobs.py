@@ -254,9 +254,10 @@ class JobManager:
             # run in the app took 29-39 s with 2 threads, 15.5 s with 1, on a busy 2-core machine).
             # The setting is per thread with torch's OpenMP backend: it changes this training only.
             if self.isolation == "process":
-                job.result = self._train_in_worker(job, threads_per_worker(self.running_count()))
+                job.result = self._train_in_worker(job, threads_per_training(self.running_count()))
             else:
-                torch.set_num_threads(threads_per_job(self.max_running))
+                # Fixed for the whole run (a thread cannot be told later): sized for the busiest case.
+                torch.set_num_threads(threads_per_training(self.max_running))
                 job.result = train(job.config, callback=job._record, should_stop=lambda: self._should_stop(job))
             status, message = job.result.status, job.result.message
             if job._abandoned and status == "stopped":
@@ -280,13 +281,13 @@ class JobManager:
         context = multiprocessing.get_context(WORKER_START_METHOD)
         receiver, sender = context.Pipe(duplex=False)
         stop = context.Event()
-        threads = context.Value("i", threads, lock=False)
-        worker = context.Process(target=_worker_main, args=(job.config, sender, stop, threads, os.getpid()),
+        thread_count = context.Value("i", threads, lock=False)   # the manager may change it while it runs
+        worker = context.Process(target=_worker_main, args=(job.config, sender, stop, thread_count, os.getpid()),
                                  name=f"arelu-worker-{job.id}", daemon=True)
         worker.start()
         sender.close()      # the worker holds the only writing end: EOF here means it is gone
         with self._lock:
-            self._worker_threads[job.id] = threads
+            self._worker_threads[job.id] = thread_count
         self._share_cores()
         result, failure = None, None
         try:
@@ -324,7 +325,7 @@ class JobManager:
         """Split the cores among the running workers again whenever one starts or ends (on 8 cores: one
         alone gets 4 threads, two get 2 each). Workers adopt the new count at their next step."""
         with self._lock:
-            count = threads_per_worker(len(self._worker_threads))
+            count = threads_per_training(len(self._worker_threads))
             for threads in self._worker_threads.values():
                 threads.value = count
 
@@ -389,18 +390,12 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
-def threads_per_job(max_running: int) -> int:
-    """CPU threads for a training in a thread: fixed at its start, so the cores are split among the most
-    trainings that can run and the web server, which shares their interpreter."""
-    return max(1, cpu_cores() // (max_running + 1))
-
-
-def threads_per_worker(running: int) -> int:
-    """CPU threads for each of `running` worker processes: the cores split among them plus one share kept
-    for the web server and a browser on the same machine. Measured on 2 cores with the browser local
+def threads_per_training(trainings: int) -> int:
+    """CPU threads for each of `trainings` concurrent trainings: the cores split among them plus one share
+    kept for the web server and a browser on the same machine. Measured on 2 cores with the browser local
     (scripts/ui_cost.py): a lone worker on 2 threads made 4 900 samples/s, on 1 thread 7 300, because a
     parallel region waits at each barrier for the thread whose core the browser holds."""
-    return max(1, cpu_cores() // (max(1, running) + 1))
+    return max(1, cpu_cores() // (max(1, trainings) + 1))
 
 
 def owner_timeout_from_env(default: float = DEFAULT_OWNER_TIMEOUT) -> float:

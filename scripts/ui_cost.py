@@ -142,7 +142,7 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from arelu_core.jobs import threads_per_job
+    from arelu_core.jobs import threads_per_training
     report, max_jobs = [], 2
     env = {"ARELU_DATA_DIR": args.data_dir, "ARELU_MAX_JOBS": str(max_jobs)}
     with running_server(env=env) as server, sync_playwright() as playwright:
@@ -153,7 +153,7 @@ def main() -> int:
                 labels = race.split(",")
                 # The CLI at its best: torch's default threads, or the app's per-worker setting if faster.
                 cli_default = cli_race(labels, DIGITS[args.digits], args.data_dir)
-                cli_matched = cli_race(labels, DIGITS[args.digits], args.data_dir, threads_per_job(max_jobs))
+                cli_matched = cli_race(labels, DIGITS[args.digits], args.data_dir, threads_per_training(len(labels)))
                 cli = max(cli_default, cli_matched, key=sum)
                 ui = ui_race(browser, server.url, server.proc.pid, labels, args.digits, args.redraw)
                 cli_total, ui_total = sum(cli), sum(ui["samples_per_second"])
