@@ -15,10 +15,8 @@ import torch
 from torch import nn
 
 from . import _kernels
-from .compiled import compiled_sign_scale
+from .compiled import ALPHA_MAX, ALPHA_MIN, compiled_sign_scale   # C(alpha)'s clamp, defined once there
 from .registry import ActivationInfo, register
-
-ALPHA_MIN, ALPHA_MAX = 0.01, 0.99
 
 
 class SignScaleFunction(torch.autograd.Function):

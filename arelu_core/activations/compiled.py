@@ -19,7 +19,7 @@ from functools import lru_cache
 
 import torch
 
-ALPHA_MIN, ALPHA_MAX = 0.01, 0.99
+ALPHA_MIN, ALPHA_MAX = 0.01, 0.99   # C(alpha) = clamp(alpha, 0.01, 0.99), eq. 6; arelu.py uses these too
 COMPILE_MIN_STEPS_CUDA = 2000   # about 4 MNIST epochs at batch 128
 COMPILE_CHOICES = ("auto", "on", "off")
 
