@@ -249,14 +249,13 @@ class JobManager:
     def _run(self, job: Job) -> None:
         status, message = "failed", "training ended without a result"
         try:
-            # Share the cores: with torch's default (every core) per training, two trainings and the web
-            # server oversubscribe the CPU and OpenMP's spinning halves throughput (measured: a 2 000-digit
-            # run in the app took 29-39 s with 2 threads, 15.5 s with 1, on a busy 2-core machine).
-            # The setting is per thread with torch's OpenMP backend: it changes this training only.
+            # Share the cores (threads_per_training): with torch's default (every core) per training, two
+            # trainings and the web server oversubscribe the CPU and OpenMP's spinning halves throughput.
             if self.isolation == "process":
                 job.result = self._train_in_worker(job, threads_per_training(self.running_count()))
             else:
-                # Fixed for the whole run (a thread cannot be told later): sized for the busiest case.
+                # Per thread with torch's OpenMP backend, and fixed for the whole run (a thread cannot be
+                # told later): sized for the busiest case.
                 torch.set_num_threads(threads_per_training(self.max_running))
                 job.result = train(job.config, callback=job._record, should_stop=lambda: self._should_stop(job))
             status, message = job.result.status, job.result.message

@@ -33,7 +33,10 @@ sys.path.insert(0, str(REPO / "tests"))
 from streamlit_server import (dismiss_dialogs, launch_chromium, read_cards, running_server,  # noqa: E402
                               start_race, wait_until_idle, warm_up)
 
-REGISTRY_NAMES = {"ReLU": "relu", "AReLU": "arelu", "PReLU": "prelu", "ELU": "elu", "Swish": "swish"}
+from arelu_core.activations import activation_info, list_activations  # noqa: E402
+from arelu_core.jobs import DONE, threads_per_training  # noqa: E402
+
+REGISTRY_NAMES = {activation_info(key).name: key for key in list_activations()}   # "AReLU" -> "arelu"
 DIGITS = {"all 60 000": None, "first 30 000": 30_000, "first 10 000": 10_000, "first 2 000": 2_000}
 THROUGHPUT = re.compile(r"([\d,.]+) samples/s")
 REDRAW = re.compile(r"redrawn every ([\d.]+) s")
@@ -61,15 +64,13 @@ def cli_race(labels: list[str], subset: int | None, data_dir: str, threads: int 
 
 
 def cpu_seconds(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the web server, its training workers, and Chromium (all its processes)."""
-    rows = subprocess.run(["ps", "-ww", "-eo", "pid=,ppid=,times=,args="], capture_output=True, text=True).stdout.splitlines()
-    used = {"server": 0.0, "workers": 0.0, "browser": 0.0}
+    """CPU seconds used so far by the web server itself and by Chromium (all its processes)."""
+    rows = subprocess.run(["ps", "-ww", "-eo", "pid=,times=,args="], capture_output=True, text=True).stdout.splitlines()
+    used = {"server": 0.0, "browser": 0.0}
     for row in rows:
-        pid, ppid, seconds, args = row.split(None, 3)
+        pid, seconds, args = row.split(None, 2)
         if int(pid) == server_pid:
             used["server"] += int(seconds)
-        elif int(ppid) == server_pid and "multiprocessing" in args:
-            used["workers"] += int(seconds)
         elif "chromium" in args:
             used["browser"] += int(seconds)
     return used
@@ -83,14 +84,7 @@ def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, 
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(url + "/train")
-        start_race(page, labels[0], digits=digits, click=False)
-        for label in labels[1:]:
-            box = page.get_by_role("combobox", name="Activations (one to four)", exact=True)
-            box.click()
-            box.fill(label)
-            page.get_by_role("option", name=label, exact=True).first.click()
-            page.keyboard.press("Escape")
-        page.get_by_role("button", name="Start race").click()
+        start_race(page, labels, digits=digits)
         if redraw != REDRAW_CHOICES[0]:   # the redraw setting shows once the race runs
             slider = page.get_by_role("slider", name="Redraw the live view every")
             slider.wait_for(timeout=60_000)
@@ -106,16 +100,15 @@ def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, 
                 match = REDRAW.search(text)
                 if match:
                     redraws.append(float(match[1]))
-            if cards and all(status.split(",")[0] in ("finished", "stopped", "diverged", "failed") for _, status in cards) \
+            if cards and all(status.split(",")[0] in DONE for _, status in cards) \
                     and page.get_by_role("button", name="Clear results").count():
                 break
             time.sleep(1.0)
         else:
             raise TimeoutError(f"the race did not finish in {timeout_s:.0f} s")
-        # ps counts whole seconds and a finished worker's time goes to its parent only once reaped:
-        # the server and browser shares are the figures to read (over a race of several seconds).
+        # ps counts whole seconds: read over a race of several seconds.
         cpu_after, wall = cpu_seconds(server_pid), time.monotonic() - started
-        cores = {group: round((cpu_after[group] - cpu_before[group]) / wall, 2) for group in ("server", "browser")}
+        cores = {group: round((cpu_after[group] - cpu_before[group]) / wall, 2) for group in cpu_after}
         wait_until_idle(page)
         rates = []
         for text in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts():
@@ -142,7 +135,6 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    from arelu_core.jobs import threads_per_training
     report, max_jobs = [], 2
     env = {"ARELU_DATA_DIR": args.data_dir, "ARELU_MAX_JOBS": str(max_jobs)}
     with running_server(env=env) as server, sync_playwright() as playwright:

@@ -121,9 +121,10 @@ def wait_until_idle(page, timeout_s: float = 60.0, quiet_s: float = 0.6) -> None
 CARD = re.compile(r"■\s*(?P<label>.+?)\s*·\s*(?P<status>.+)")
 
 
-def start_race(page, activation: str, digits: str = "first 512", max_epochs: bool = False, click: bool = True) -> None:
-    """On Train live: one activation instead of the default pair, a training subset, then Start race
-    (unless click is False: the caller clicks "Start race" later)."""
+def start_race(page, activation: str | list[str], digits: str = "first 512", max_epochs: bool = False,
+               click: bool = True) -> None:
+    """On Train live: one activation (or a list of them) instead of the default pair, a training subset,
+    then Start race (unless click is False: the caller clicks "Start race" later)."""
     page.get_by_role("button", name="Start race").wait_for(timeout=120_000)
     wait_until_idle(page)
     dismiss_dialogs(page)
@@ -131,11 +132,12 @@ def start_race(page, activation: str, digits: str = "first 512", max_epochs: boo
         remove = page.get_by_role("button", name=f"Remove {default}", exact=True)
         if remove.count():
             remove.first.click()
-    box = page.get_by_role("combobox", name="Activations (one to four)", exact=True)
-    box.click()
-    box.fill(activation)
-    page.get_by_role("option", name=activation, exact=True).first.click()
-    page.keyboard.press("Escape")
+    for name in [activation] if isinstance(activation, str) else activation:
+        box = page.get_by_role("combobox", name="Activations (one to four)", exact=True)
+        box.click()
+        box.fill(name)
+        page.get_by_role("option", name=name, exact=True).first.click()
+        page.keyboard.press("Escape")
     page.get_by_role("combobox", name="Training digits", exact=True).click()
     page.get_by_role("option", name=digits, exact=True).first.click()
     if max_epochs:
