@@ -33,17 +33,18 @@ class Block(nn.Module):
 
 
 class MNISTConv(nn.Module):
-    def __init__(self, activation: str = "relu", **activation_params):
+    def __init__(self, activation: str = "relu", in_channels: int = 1, num_classes: int = 10, **activation_params):
         super().__init__()
         self.activation_name = activation
         self.activation_params = dict(activation_params)
-        blocks, in_channels = [], 1
+        self.in_channels, self.num_classes = in_channels, num_classes
+        blocks = []
         for out_channels, kernel in zip(CHANNELS, KERNELS):
             act = create_activation(activation, **activation_params)
             blocks.append(Block(in_channels, out_channels, kernel, act))
             in_channels = out_channels
         self.blocks = nn.ModuleList(blocks)
-        self.classifier = nn.Linear(CHANNELS[-1], 10)
+        self.classifier = nn.Linear(CHANNELS[-1], num_classes)
 
     def forward(self, x):
         for block in self.blocks:
