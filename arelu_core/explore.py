@@ -10,7 +10,7 @@ import pandas as pd
 from torch import nn
 
 from .activations import activation_info, evaluate_activation
-from .activations.arelu import ALPHA_MAX, ALPHA_MIN
+from .activations.formula import ALPHA_MAX, ALPHA_MIN
 from .errors import ConfigError
 
 

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from . import _kernels
-from .compiled import ALPHA_MAX, ALPHA_MIN, compiled_sign_scale   # C(alpha)'s clamp, defined once there
+from .compiled import compiled_sign_scale
+from .formula import ALPHA_MAX, ALPHA_MIN
 from .registry import ActivationInfo, register
 
 

@@ -19,16 +19,10 @@ from functools import lru_cache
 
 import torch
 
-ALPHA_MIN, ALPHA_MAX = 0.01, 0.99   # C(alpha) = clamp(alpha, 0.01, 0.99), eq. 6; arelu.py uses these too
+from .formula import sign_scale_formula
+
 COMPILE_MIN_STEPS_CUDA = 2000   # about 4 MNIST epochs at batch 128
 COMPILE_CHOICES = ("auto", "on", "off")
-
-
-def sign_scale_formula(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos_offset: float) -> torch.Tensor:
-    """pos_offset + sigmoid(beta) on x >= 0, C(alpha) on x < 0, times x (eq. 7 with offset 1, eq. 5 with 0)."""
-    neg = alpha.clamp(ALPHA_MIN, ALPHA_MAX).to(x.dtype)
-    pos = (pos_offset + torch.sigmoid(beta)).to(x.dtype)
-    return x * torch.where(x >= 0, pos, neg)
 
 
 @lru_cache(maxsize=1)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ..activations.arelu import ALPHA_MAX, ALPHA_MIN
+from ..activations.formula import ALPHA_MAX, ALPHA_MIN
 
 try:
     import numba
