@@ -11,7 +11,7 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 def paper_values_and_grads(x, g, alpha_param, beta, offset=1.0):
     """Eqs. 7-11 written out directly in float64. The clamp window is tested in the parameter's
-    own precision (float32 0.01 is below the float64 0.01), as torch.clamp does."""
+    own precision, bounds included (formula.py's convention: float32(0.01) is below the float64 0.01)."""
     inside = bool((alpha_param >= 0.01) & (alpha_param <= 0.99))
     alpha = alpha_param.item()
     x, g = x.double(), g.double()

@@ -4,7 +4,8 @@
          = (1 + sigmoid(beta)) * x   x >= 0   (eq. 7)
 
 Gradients as the paper's eqs. 9-11: dF/dx is C(alpha) or 1 + sigmoid(beta) (the x >= 0 branch
-at exactly x = 0); dE/dalpha = sum_{x<0} g*x, and zero while alpha lies outside [0.01, 0.99];
+at exactly x = 0); dE/dalpha = sum_{x<0} g*x, and zero while alpha lies outside [0.01, 0.99] (the bounds pass it:
+formula.py defines C's gradient once for every path);
 dE/dbeta = sigmoid'(beta) * sum_{x>=0} g*x, the sums over the whole feature volume.
 """
 from __future__ import annotations
@@ -15,54 +16,69 @@ import torch
 from torch import nn
 
 from . import _kernels
-from .compiled import compiled_sign_scale
-from .formula import ALPHA_MAX, ALPHA_MIN
+from .compiled import compiled_kernels
+from .formula import alpha_window, clamp_alpha, sign_scale_backward, sign_scale_formula
 from .registry import ActivationInfo, register
+
+
+def in_functorch_transform() -> bool:
+    """True inside torch.func.grad / vmap / jacrev ...: there the fused op cannot run (its kernels
+    read raw memory) and the formula's torch ops, which every transform supports, are used instead."""
+    return torch._C._functorch.peek_interpreter_stack() is not None
 
 
 class SignScaleFunction(torch.autograd.Function):
     """y = pos*x for x >= 0, neg*x for x < 0 with neg = C(alpha), pos = offset + sigmoid(beta).
 
-    offset 1 gives AReLU, offset 0 gives ELSA's attention term L(x) (eq. 5).
+    offset 1 gives AReLU, offset 0 gives ELSA's attention term L(x) (eq. 5). `kernel` picks the
+    one-pass implementation: "numba" (CPU float32/64), "torch" (anything else), "compiled"
+    (torch.compile'd kernels). Backward: the fast kernel when no graph of it is wanted; with
+    create_graph=True (grad mode on inside backward) formula.sign_scale_backward's differentiable
+    torch ops, so second and higher derivatives are exact on every path.
     """
 
     @staticmethod
-    def forward(ctx, x, alpha, beta, pos_offset: float):
-        neg = alpha.detach().clamp(ALPHA_MIN, ALPHA_MAX)
-        sig = torch.sigmoid(beta.detach())
-        pos = pos_offset + sig
+    def forward(ctx, x, alpha, beta, pos_offset: float, kernel: str = "auto"):
+        if kernel == "auto":
+            kernel = "numba" if _kernels.numba_supports(x) else "torch"
         ctx.save_for_backward(x, alpha, beta)
-        ctx.pos_offset = pos_offset
-        if _kernels.numba_supports(x):
+        ctx.pos_offset, ctx.kernel = pos_offset, kernel
+        neg = clamp_alpha(alpha.detach())
+        pos = pos_offset + torch.sigmoid(beta.detach())
+        if kernel == "numba":
             return _kernels.numba_forward(x, float(neg), float(pos))
-        return _kernels.torch_forward(x, neg.to(x.dtype), pos.to(x.dtype))
+        forward = compiled_kernels()[0] if kernel == "compiled" else _kernels.torch_forward
+        return forward(x, neg.to(x.dtype), pos.to(x.dtype))
 
     @staticmethod
     def backward(ctx, g):
         x, alpha, beta = ctx.saved_tensors
-        neg = alpha.detach().clamp(ALPHA_MIN, ALPHA_MAX)
-        sig = torch.sigmoid(beta.detach())
-        pos = ctx.pos_offset + sig
-        if _kernels.numba_supports(x):
+        if torch.is_grad_enabled():          # create_graph=True: a backward that is itself differentiable
+            gx, d_alpha, d_beta = sign_scale_backward(g, x, alpha, beta, ctx.pos_offset)
+            return gx, d_alpha.reshape(alpha.shape), d_beta.reshape(beta.shape), None, None
+        neg = clamp_alpha(alpha).to(x.dtype)
+        sig = torch.sigmoid(beta)
+        pos = (ctx.pos_offset + sig).to(x.dtype)
+        if ctx.kernel == "numba":
             gx, s_neg, s_pos = _kernels.numba_backward(g, x, float(neg), float(pos))
             s_neg = torch.tensor(s_neg, dtype=torch.float64)
             s_pos = torch.tensor(s_pos, dtype=torch.float64)
         else:
-            gx, s_neg, s_pos = _kernels.torch_backward(g, x, neg.to(x.dtype), pos.to(x.dtype))
-        # The clamp stops alpha's gradient outside [0.01, 0.99] (torch.clamp's convention: the
-        # bounds themselves still pass it).
-        inside = (alpha.detach() >= ALPHA_MIN) & (alpha.detach() <= ALPHA_MAX)
-        d_alpha = torch.where(inside, s_neg.to(alpha.dtype), torch.zeros((), dtype=alpha.dtype, device=alpha.device))
+            backward = compiled_kernels()[1] if ctx.kernel == "compiled" else _kernels.torch_backward
+            gx, s_neg, s_pos = backward(g, x, neg, pos)
+        s_neg = s_neg.to(alpha.dtype)
+        d_alpha = torch.where(alpha_window(alpha), s_neg, torch.zeros_like(s_neg))   # formula.py's convention
         d_beta = (sig * (1 - sig)) * s_pos.to(beta.dtype)
-        return gx, d_alpha.reshape(alpha.shape), d_beta.reshape(beta.shape), None
+        return gx, d_alpha.reshape(alpha.shape), d_beta.reshape(beta.shape), None, None
 
 
 def sign_attention(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos_offset: float = 0.0,
                    compiled: bool = False):
-    """The fused op (Numba on CPU, torch ops elsewhere), or with compiled=True the torch.compile path."""
-    if compiled:
-        return compiled_sign_scale()(x, alpha, beta, pos_offset)
-    return SignScaleFunction.apply(x, alpha, beta, pos_offset)
+    """The fused op (Numba on CPU, torch ops elsewhere, torch.compile'd kernels with compiled=True);
+    inside torch.func transforms the plain formula (same values and derivatives)."""
+    if in_functorch_transform():
+        return sign_scale_formula(x, alpha, beta, pos_offset)
+    return SignScaleFunction.apply(x, alpha, beta, pos_offset, "compiled" if compiled else "auto")
 
 
 def _scalar_parameter(name: str, value) -> nn.Parameter:

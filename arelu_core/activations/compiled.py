@@ -1,8 +1,10 @@
-"""The optional compiled path for AReLU and ELSA's attention: the paper's formula as plain torch ops,
-handed to torch.compile (C++/OpenMP kernels on the CPU, Triton kernels on CUDA). Autograd of the
-formula gives exactly the paper's gradients (eqs. 9-11; torch.where picks the x >= 0 branch at 0 and
-clamp's gradient vanishes outside [0.01, 0.99]); the compiler fuses forward and backward into one pass
-each, as the hand-written kernels of _kernels.py do.
+"""The optional compiled path for AReLU and ELSA's attention: the one-pass forward and backward
+kernels of _kernels.py (torch ops) handed to torch.compile (C++/OpenMP on the CPU, Triton on CUDA),
+run inside the same autograd op as the Numba kernels (arelu.SignScaleFunction). So the gradients,
+C(alpha)'s at its bounds included (formula.py), and the double backward (create_graph=True: the
+formula's differentiable torch ops) are the fused op's; the compiler only fuses each pass.
+(Compiling the formula itself with autograd inside would give clamp's bound convention and no double
+backward: AOTAutograd does not support create_graph through a compiled graph.)
 
 When it pays (`compile_pays`): compiling costs seconds to minutes once per process and shape, and gains
 only where the default path makes several passes over memory.
@@ -19,16 +21,17 @@ from functools import lru_cache
 
 import torch
 
-from .formula import sign_scale_formula
+from . import _kernels
 
 COMPILE_MIN_STEPS_CUDA = 2000   # about 4 MNIST epochs at batch 128
 COMPILE_CHOICES = ("auto", "on", "off")
 
 
 @lru_cache(maxsize=1)
-def compiled_sign_scale():
-    """torch.compile of the formula, made on first use (compiling happens at the first call)."""
-    return torch.compile(sign_scale_formula)
+def compiled_kernels():
+    """(forward, backward): torch.compile of _kernels.torch_forward / torch_backward, made on first use
+    (compiling happens at the first call of each, per shape)."""
+    return torch.compile(_kernels.torch_forward), torch.compile(_kernels.torch_backward)
 
 
 def compile_pays(device: torch.device | str, steps: int) -> bool:

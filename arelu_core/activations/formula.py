@@ -1,6 +1,18 @@
-"""AReLU's and ELSA's formula, defined once: the clamp C(alpha) of eq. 6 and the sign-scaled map
-behind eqs. 5 and 7, as plain torch ops. Every other path (fused kernels, compiled, batched) is
-tested against `sign_scale_formula`.
+"""AReLU's and ELSA's formula, defined once: the clamp C(alpha) of eq. 6, its gradient, and the
+sign-scaled map behind eqs. 5 and 7, as plain torch ops. Every other path (fused Numba kernels,
+torch fallback, compiled, batched group kernels) is tested against `sign_scale_formula`, and the
+first and second derivatives of every path come from the functions here.
+
+C(alpha)'s gradient at its bounds (the one convention, applied on every path):
+
+    dC/dalpha = 1   for ALPHA_MIN <= alpha <= ALPHA_MAX   (the bounds included)
+              = 0   outside
+
+compared in alpha's own dtype (`alpha_window`). So a float32 alpha of exactly float32(0.01) or
+float32(0.99) still gets eq. 10's gradient sum_{x<0} g*x and can leave the bound in either
+direction (Fig. 2 starts four of its nine runs there). torch.clamp's own backward compares in
+double and would block the gradient at float32(0.01) (float32(0.01) < 0.01 in double): that is
+why C is not written as alpha.clamp(...) with autograd's gradient.
 """
 from __future__ import annotations
 
@@ -9,8 +21,47 @@ import torch
 ALPHA_MIN, ALPHA_MAX = 0.01, 0.99   # C(alpha) = clamp(alpha, 0.01, 0.99), eq. 6
 
 
+def alpha_window(alpha: torch.Tensor) -> torch.Tensor:
+    """Where dC/dalpha = 1: ALPHA_MIN <= alpha <= ALPHA_MAX, compared in alpha's dtype (bool tensor)."""
+    a = alpha.detach()
+    return (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
+
+
+def clamp_alpha(alpha: torch.Tensor) -> torch.Tensor:
+    """C(alpha) with the gradient convention above (differentiable to any order; d2C/dalpha2 = 0)."""
+    return torch.where(alpha_window(alpha), alpha, alpha.detach().clamp(ALPHA_MIN, ALPHA_MAX))
+
+
 def sign_scale_formula(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos_offset: float) -> torch.Tensor:
-    """pos_offset + sigmoid(beta) on x >= 0, C(alpha) on x < 0, times x (eq. 7 with offset 1, eq. 5 with 0)."""
-    neg = alpha.clamp(ALPHA_MIN, ALPHA_MAX).to(x.dtype)
+    """pos_offset + sigmoid(beta) on x >= 0, C(alpha) on x < 0, times x (eq. 7 with offset 1, eq. 5 with 0).
+
+    The oracle: plain torch ops, so autograd gives eqs. 9-11 and their derivatives, and torch.func
+    (grad, vmap, functional_call) works through it. alpha/beta broadcast against x (one model: shape ()).
+    """
+    neg = clamp_alpha(alpha).to(x.dtype)
     pos = (pos_offset + torch.sigmoid(beta)).to(x.dtype)
     return x * torch.where(x >= 0, pos, neg)
+
+
+def sign_scale_backward(g: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor,
+                        pos_offset: float, reduce_shape=None):
+    """(dE/dx, dE/dalpha, dE/dbeta) of the formula for upstream gradient g, as differentiable torch ops.
+
+    What every fused op's backward returns when a graph of the backward is wanted (create_graph=True:
+    MAML, gradient penalties, Hessian-vector products); its own derivatives are then exact.
+    reduce_shape(t) sums g*x down to alpha's shape (default: the whole volume, alpha a scalar).
+    """
+    positive = x >= 0
+    neg = clamp_alpha(alpha).to(x.dtype)
+    sig = torch.sigmoid(beta)
+    pos = (pos_offset + sig).to(x.dtype)
+    gx = g * torch.where(positive, pos, neg)
+    # float64 sums on the CPU, as the fast kernels accumulate them
+    prod = (g * x).to(torch.float64 if x.device.type == "cpu" else x.dtype)
+    zero = torch.zeros((), dtype=prod.dtype, device=prod.device)
+    reduce = reduce_shape or (lambda t: t.sum())
+    s_neg = reduce(torch.where(positive, zero, prod)).to(alpha.dtype)
+    s_pos = reduce(torch.where(positive, prod, zero)).to(beta.dtype)
+    d_alpha = torch.where(alpha_window(alpha), s_neg, torch.zeros_like(s_neg))
+    d_beta = sig * (1 - sig) * s_pos
+    return gx, d_alpha, d_beta

@@ -5,14 +5,17 @@
 (inner: elements of one model's slice in one sample: C*H*W for NCHW, C for channels-last.)
 Like activations/_kernels.py: forward is one pass; backward is one pass writing the input
 gradient and, in float64, the per-model sums of g*x over x<0 and x>=0 that alpha's and beta's
-gradients need. Without Numba (or on CUDA) the same maths runs as torch ops.
+gradients need. Without Numba (or on CUDA, or inside torch.func transforms) the formula runs as
+torch ops; a backward with create_graph=True uses the formula's differentiable backward, so second
+derivatives are exact here too. C(alpha)'s gradient at its bounds: formula.py's one convention.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
 
-from ..activations.formula import ALPHA_MAX, ALPHA_MIN
+from ..activations.arelu import in_functorch_transform
+from ..activations.formula import alpha_window, clamp_alpha, sign_scale_backward, sign_scale_formula
 
 try:
     import numba
@@ -58,7 +61,7 @@ if HAVE_NUMBA:
 
 
 def _scales(alpha, beta, offset):
-    neg = alpha.detach().clamp(ALPHA_MIN, ALPHA_MAX)
+    neg = clamp_alpha(alpha.detach())
     sig = torch.sigmoid(beta.detach())
     return neg, sig, offset + sig
 
@@ -80,6 +83,12 @@ class GroupSignScale(torch.autograd.Function):
     def backward(ctx, g_out):
         x, alpha, beta = ctx.saved_tensors
         G, inner = alpha.numel(), ctx.inner
+        if torch.is_grad_enabled():      # create_graph=True: differentiable torch ops over [blocks, G, inner]
+            per_model = (1, G, 1)
+            gx, d_alpha, d_beta = sign_scale_backward(
+                g_out.reshape(-1, G, inner), x.view(-1, G, inner), alpha.view(per_model), beta.view(per_model),
+                ctx.offset, reduce_shape=lambda t: t.sum((0, 2), keepdim=True))
+            return gx.view(x.shape), d_alpha.view(G), d_beta.view(G), None, None
         neg, sig, pos = _scales(alpha, beta, ctx.offset)
         g_out = g_out.contiguous()
         gx = torch.empty_like(x)
@@ -87,28 +96,20 @@ class GroupSignScale(torch.autograd.Function):
         _backward(g_out.view(-1).numpy(), x.view(-1).numpy(), gx.view(-1).numpy(),
                   neg.double().numpy(), pos.double().numpy(), inner, G, partial)
         sums = torch.from_numpy(partial.reshape(-1, G, 2).sum(0)).to(alpha.dtype)   # [G, 2]
-        a = alpha.detach()
-        # The clamp stops alpha's gradient outside [0.01, 0.99] (compared in float32, as AReLU's op does).
-        inside = (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
-        d_alpha = torch.where(inside, sums[:, 0], torch.zeros_like(sums[:, 0]))
+        d_alpha = torch.where(alpha_window(alpha), sums[:, 0], torch.zeros_like(sums[:, 0]))   # formula.py's convention
         d_beta = sig * (1 - sig) * sums[:, 1]
         return gx, d_alpha, d_beta, None, None
 
 
 def _torch_sign_scale(x, alpha, beta, offset: float):
     shape = (1, -1) + (1,) * (x.ndim - 2)
-    # Not alpha.clamp(): its backward compares in double and blocks the gradient at float32(0.01),
-    # where AReLU's own op (float32 comparison) lets it through; Fig. 2 starts exactly there.
-    a = alpha.detach()
-    inside = (a >= ALPHA_MIN) & (a <= ALPHA_MAX)
-    neg = torch.where(inside, alpha, a.clamp(ALPHA_MIN, ALPHA_MAX)).view(shape)
-    pos = (offset + torch.sigmoid(beta)).view(shape)
-    return x * torch.where(x >= 0, pos, neg)
+    return sign_scale_formula(x, alpha.view(shape), beta.view(shape), offset)
 
 
 def group_sign_scale(x, alpha, beta, offset: float):
     """AReLU (offset 1) or ELSA's attention term (offset 0) of G models; x: [B, G, C, H, W]."""
-    if not (HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)):
+    if not (HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)) \
+            or in_functorch_transform():
         return _torch_sign_scale(x, alpha, beta, offset)
     if x.ndim == 5:
         # Channels-last memory is [B, H, W, G, C]: run the kernel on that view, no copy.
