@@ -209,12 +209,49 @@ def elsa_gain_small_lr(cells):
                    f"mean gain {s:+.2f} points at lr <= 1e-4 vs {l:+.2f} at lr >= 1e-3")
 
 
+# ---------------------------------------------------------------- Table 3 (MAML)
+
+def arelu_best_meta(metric: str):
+    """AReLU's cell is the best (no other activation higher) in every (ways, shots) setting, on `metric`."""
+    label = {"mean": "the official metric (best meta-training query accuracy)",
+             "test_mean": "held-out tasks (MNIST test digits)"}[metric]
+
+    def claim(cells):
+        cid, text = f"t3_best_{metric}", f"AReLU is the best activation in both MAML settings, on {label}"
+        settings = sorted({(c["ways"], c["shots"]) for c in cells})
+        outcome, lost, figures = [], [], {}
+        for ways, shots in settings:
+            here = {c["activation"]: c[metric] for c in cells
+                    if (c["ways"], c["shots"]) == (ways, shots) and c.get(metric) is not None}
+            if ARELU not in here or len(here) < 2:
+                continue
+            rival = max((a for a in here if a != ARELU), key=here.get)
+            figures[f"{ways}-way {shots}-shot"] = {"arelu": here[ARELU], "best_other": rival,
+                                                   "best_other_value": here[rival], "compared": len(here) - 1}
+            outcome.append(here[ARELU] >= here[rival])
+            if here[ARELU] < here[rival]:
+                lost.append(f"({ways}, {shots}): {rival} {here[rival]:.2f} > AReLU {here[ARELU]:.2f}")
+        if len(outcome) < 2:
+            return _result(cid, text, NO_DATA, figures, "needs AReLU and another activation in both (5, 1) and (5, 5)")
+        detail = (f"best in {sum(outcome)} of {len(outcome)} settings"
+                  + (f"; {'; '.join(lost)}" if lost else ""))
+        return _result(cid, text, SUPPORTED if all(outcome) else NOT_SUPPORTED, figures, detail)
+    return claim
+
+
+def table3_paper_cells() -> list[dict]:
+    table = paper_tables()["table3"]
+    return [{"activation": row["activation"], "ways": col["ways"], "shots": col["shots"], "mean": value}
+            for row in table["rows"] for col, value in zip(table["columns"], row["accuracy"]) if value is not None]
+
+
 CLAIMS = {
     "table1": [arelu_beats_all("sgd", 1e-3), arelu_beats_all("sgd", 1e-4), arelu_best_at_small_lr,
                arelu_row_matches_paper, table_matches_paper],
     "fig2": [insensitive_to_init, larger_beta_faster, best_alpha],
     "fig3": [arelu_leads_every_epoch(1e-4), arelu_leads_every_epoch(1e-5)],
     "table4": [elsa_improves_most, elsa_gain_small_lr],
+    "table3": [arelu_best_meta("mean"), arelu_best_meta("test_mean")],
 }
 PAPER_CHECKED = {"t1_best_sgd_0.001", "t1_best_sgd_0.0001", "t1_best_small_lr"}
 
@@ -226,4 +263,6 @@ def evaluate_claims(experiment: str, cells: list[dict]) -> list[dict]:
         for claim, fn in zip(claims, CLAIMS["table1"]):
             if claim["id"] in PAPER_CHECKED:
                 claim["paper_verdict"] = fn(published)["verdict"]
+    if experiment == "table3":       # the sentence read on the published table (its only metric: "mean")
+        claims[0]["paper_verdict"] = CLAIMS["table3"][0](table3_paper_cells())["verdict"]
     return claims

@@ -7,6 +7,8 @@ import time
 
 from .experiments import EXPERIMENT_NAMES
 
+META_EXPERIMENTS = ("table3",)       # MAML (meta.py): its own runner, not the batched trainer
+
 
 def _split(values, kind=str):
     """Accept both `--lrs 1e-2 1e-3` and `--lrs 1e-2,1e-3`."""
@@ -21,10 +23,10 @@ def _split(values, kind=str):
 
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("reproduce", help="reproduce the paper's Table 1, Fig. 2, Fig. 3 or Table 4 (batched, resumable)",
+    p = subparsers.add_parser("reproduce", help="reproduce the paper's Table 1, Fig. 2, Fig. 3, Table 3 (MAML) or Table 4 (resumable)",
                               description="Train the paper's MNIST grids, several models per computation. Finished runs "
                                           "are appended to <out>/runs.jsonl and skipped when the command is run again.")
-    p.add_argument("experiment", choices=EXPERIMENT_NAMES, help="which table or figure")
+    p.add_argument("experiment", choices=EXPERIMENT_NAMES + META_EXPERIMENTS, help="which table or figure")
     p.add_argument("--activations", nargs="+", metavar="NAME", help="registry names (default: the paper's)")
     p.add_argument("--optimizers", nargs="+", metavar="OPT", help="sgd and/or adam")
     p.add_argument("--lrs", nargs="+", metavar="LR", help="learning rates, e.g. 1e-2 1e-3")
@@ -38,6 +40,12 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is often fastest "
                                                 "on a small shared machine)")
+    p.add_argument("--ways", nargs="+", metavar="N", help="Table 3: ways of the tasks (default: the paper's 5)")
+    p.add_argument("--shots", nargs="+", metavar="K", help="Table 3: shots (default: the paper's 1 and 5)")
+    p.add_argument("--iterations", type=int, help="Table 3: meta-iterations (paper: 100)")
+    p.add_argument("--test-tasks", type=int, help="Table 3: held-out tasks from MNIST's test digits (default 500)")
+    p.add_argument("--mode", choices=("vectorised", "looped"), default="vectorised",
+                   help="Table 3: a meta-step's tasks vmapped (default) or one by one (same meta-gradients)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line, no table")
     p.set_defaults(handler=cmd_reproduce)
     return p
@@ -62,17 +70,28 @@ def cmd_reproduce(args) -> dict:
             runs = event["runs"]
             print(f"[{time.perf_counter() - started:6.0f} s] group {event['index'] + 1}/{event['groups']}: "
                   f"{runs[0]}{f' .. {runs[-1]}' if len(runs) > 1 else ''} ({len(runs)} runs)", file=sys.stderr, flush=True)
+        elif event["kind"] == "run" and args.experiment in META_EXPERIMENTS:
+            r = event["record"]
+            print(f"    {r['activation']} ({r['ways']}, {r['shots']}) seed {r['seed']}: {r['status']} best "
+                  f"{r['mean']}%, held-out {r.get('test_mean')}% ({r['wall_seconds']:.0f} s)", file=sys.stderr, flush=True)
         elif event["kind"] == "run":
             r = event["record"]
             acc = f"{r['accuracy'][-1]:.2f}%" if r["accuracy"] else "-"
             print(f"    {r['activation']} {r['optimizer']} {r['lr']:g} seed {r['seed']}: {r['status']} {acc}",
                   file=sys.stderr, flush=True)
 
-    summary = run_experiment(args.experiment, activations=_split(args.activations), optimizers=_split(args.optimizers),
-                             lrs=_split(args.lrs, float), seeds=_split(args.seeds, int), epochs=args.epochs,
-                             train_subset=args.train_subset, device=args.device, out=args.out,
-                             group_size=args.group_size, data_dir=args.data_dir, baseline=args.baseline,
-                             progress=progress)
+    if args.experiment in META_EXPERIMENTS:
+        from .meta import run_table3
+        summary = run_table3(activations=_split(args.activations), ways=_split(args.ways, int),
+                             shots=_split(args.shots, int), seeds=_split(args.seeds, int), iterations=args.iterations,
+                             test_tasks=args.test_tasks, mode=args.mode, device=args.device, out=args.out,
+                             data_dir=args.data_dir, progress=progress)
+    else:
+        summary = run_experiment(args.experiment, activations=_split(args.activations), optimizers=_split(args.optimizers),
+                                 lrs=_split(args.lrs, float), seeds=_split(args.seeds, int), epochs=args.epochs,
+                                 train_subset=args.train_subset, device=args.device, out=args.out,
+                                 group_size=args.group_size, data_dir=args.data_dir, baseline=args.baseline,
+                                 progress=progress)
     if not quiet:
         print(format_table(summary))
         print(f"results: {summary['results_file']} ({summary['skipped']} runs already there, "

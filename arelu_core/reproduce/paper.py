@@ -44,3 +44,23 @@ def table1_columns() -> list[tuple[str, float]]:
 
 def fig2_inits() -> list[dict]:
     return [dict(init) for init in paper_tables()["fig2"]["inits"]]
+
+
+def table3_value(activation: str, ways: int, shots: int) -> float | None:
+    """Published Table 3 (MAML) accuracy (%) of one cell, None where the paper has none (or it is illegible)."""
+    table = paper_tables()["table3"]
+    for row in table["rows"]:
+        if row["activation"] == activation:
+            for col, value in zip(table["columns"], row["accuracy"]):
+                if col["ways"] == ways and col["shots"] == shots:
+                    return value
+    return None
+
+
+def table3_activations() -> list[str]:
+    """Table 3's columns (registry keys), in the paper's order."""
+    return [row["activation"] for row in paper_tables()["table3"]["rows"]]
+
+
+def table3_settings() -> list[tuple[int, int]]:
+    return [(c["ways"], c["shots"]) for c in paper_tables()["table3"]["columns"]]

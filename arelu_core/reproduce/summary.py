@@ -5,7 +5,7 @@ import json
 from statistics import fmean, pstdev
 
 from .claims import evaluate_claims
-from .paper import table1_value
+from .paper import table1_value, table3_value
 from .results import final_accuracy
 
 ELSA = "+elsa"
@@ -71,9 +71,60 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
             "runs": len(records), "seconds": round(sum(walls.values()), 1)}
 
 
+def summarise_table3(records: list[dict]) -> dict:
+    """Table 3 (MAML) cells per (activation, ways, shots): `mean` ± `std` over seeds of the official metric
+    (best meta-training query accuracy over iterations), `test_mean` over seeds of the held-out accuracy with
+    a 95% interval over all held-out tasks of the cell's seeds (pooled), beside the paper's number."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in records:
+        groups.setdefault((r["activation"], r["ways"], r["shots"]), []).append(r)
+    cells = []
+    for (activation, ways, shots), runs in groups.items():
+        done = [r for r in runs if r.get("status") == "finished" and r.get("mean") is not None]
+        best = [r["mean"] for r in done]
+        held = [r for r in done if r.get("test_mean") is not None]
+        cell = {"activation": activation, "ways": ways, "shots": shots, "n": len(done),
+                "seeds": sorted(r["seed"] for r in runs), "diverged": sum(r.get("status") == "diverged" for r in runs),
+                "mean": round(fmean(best), 4) if best else None, "std": round(pstdev(best), 4) if best else None,
+                "test_mean": None, "test_std_seeds": None, "test_ci95": None, "test_tasks": 0,
+                "paper": table3_value(activation, ways, shots), "diff": None,
+                "curve": _curve(done), "seconds_per_run": round(fmean(r["wall_seconds"] for r in done), 2) if done else None}
+        if held:
+            # all held-out tasks of the cell pooled (every seed evaluates the same number of tasks)
+            m = fmean(r["test_mean"] for r in held)
+            var = fmean(r["test_std"] ** 2 + (r["test_mean"] - m) ** 2 for r in held)
+            n = sum(r["test_n"] for r in held)
+            cell.update({"test_mean": round(m, 4), "test_std_seeds": round(pstdev(r["test_mean"] for r in held), 4),
+                         "test_ci95": round(1.96 * var ** 0.5 / n ** 0.5, 4), "test_tasks": n})
+        if cell["mean"] is not None and cell["paper"] is not None:
+            cell["diff"] = round(cell["mean"] - cell["paper"], 4)
+        cells.append(cell)
+    walls = [r.get("wall_seconds") or 0.0 for r in records]
+    return {"experiment": "table3", "cells": cells, "claims": evaluate_claims("table3", cells),
+            "runs": len(records), "seconds": round(sum(walls), 1)}
+
+
+def format_table3(summary: dict) -> str:
+    head = (f"{'activation':<11} {'(N, K)':<7} {'ours: best train-task acc':>25} {'held-out (95% CI)':>20} "
+            f"{'n':>2} {'paper':>6} {'diff':>7}")
+    lines = [head, "-" * len(head)]
+    for c in summary["cells"]:
+        ours = "diverged" if c["mean"] is None else f"{c['mean']:6.2f} ± {c['std']:5.2f}"
+        held = "-" if c["test_mean"] is None else f"{c['test_mean']:6.2f} ± {c['test_ci95']:4.2f}"
+        lines.append(f"{c['activation']:<11} {'(%d, %d)' % (c['ways'], c['shots']):<7} {ours:>25} {held:>20} "
+                     f"{c['n']:>2} {_num(c['paper']):>6} {_num(c['diff'], signed=True):>7}")
+    lines.append("")
+    for claim in summary["claims"]:
+        lines.append(f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}")
+    lines.append(f"{summary['runs']} runs, {summary['seconds']:.0f} s of meta-training")
+    return "\n".join(lines)
+
+
 def format_table(summary: dict) -> str:
     """The summary as a fixed-width text table plus the claims (the CLI's human output)."""
     experiment = summary["experiment"]
+    if experiment == "table3":
+        return format_table3(summary)
     ref_name = {"table1": "paper", "table4": "our T1"}.get(experiment)
     head = f"{'activation':<13} {'init':<20} {'opt':<5} {'lr':<6} {'ours (mean ± std)':>20} {'n':>2}"
     if ref_name:
