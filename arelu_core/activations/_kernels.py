@@ -87,6 +87,12 @@ def numba_backward(g: torch.Tensor, x: torch.Tensor, neg: float, pos: float):
     return gx, s_neg, s_pos
 
 
+def sum_dtype(x: torch.Tensor) -> torch.dtype:
+    """Accumulator of the scalar gradients' sums: float64 on the CPU (as the Numba kernels), at least
+    float32 on CUDA (half sums in float32; a float64 input keeps float64)."""
+    return torch.float64 if x.device.type == "cpu" else torch.promote_types(x.dtype, torch.float32)
+
+
 def torch_forward(x: torch.Tensor, neg: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     return x * torch.where(x >= 0, pos, neg)
 
@@ -94,6 +100,6 @@ def torch_forward(x: torch.Tensor, neg: torch.Tensor, pos: torch.Tensor) -> torc
 def torch_backward(g: torch.Tensor, x: torch.Tensor, neg: torch.Tensor, pos: torch.Tensor):
     positive = x >= 0
     gx = g * torch.where(positive, pos, neg)
-    prod = (g * x).to(torch.float64 if x.device.type == "cpu" else torch.float32)
+    prod = (g * x).to(sum_dtype(x))
     s_pos = torch.where(positive, prod, 0).sum()
     return gx, prod.sum() - s_pos, s_pos

@@ -56,8 +56,8 @@ def sign_scale_backward(g: torch.Tensor, x: torch.Tensor, alpha: torch.Tensor, b
     sig = torch.sigmoid(beta)
     pos = (pos_offset + sig).to(x.dtype)
     gx = g * torch.where(positive, pos, neg)
-    # float64 sums on the CPU, as the fast kernels accumulate them
-    prod = (g * x).to(torch.float64 if x.device.type == "cpu" else x.dtype)
+    # float64 sums on the CPU, at least float32 on CUDA, as the fast kernels accumulate them
+    prod = (g * x).to(torch.float64 if x.device.type == "cpu" else torch.promote_types(x.dtype, torch.float32))
     zero = torch.zeros((), dtype=prod.dtype, device=prod.device)
     reduce = reduce_shape or (lambda t: t.sum())
     s_neg = reduce(torch.where(positive, zero, prod)).to(alpha.dtype)
