@@ -36,6 +36,8 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
     std is the population std over seeds (np.std, as the official code reports it). Diverged runs are
     counted per cell, not averaged in. Table 4 cells are compared with our own Table 1 (`baseline`).
     """
+    if experiment == "table3":            # MAML: cells per (activation, ways, shots)
+        return summarise_table3(records)
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault(cell_key(r), []).append(r)
