@@ -5,8 +5,8 @@ import streamlit as st
 
 from arelu_core import activation_info, list_activations
 from arelu_core import explore
-from pages import charts
-from pages.common import (PALETTE, checkpoint_label, learnable_first_index, list_checkpoints,
+from ui import charts
+from ui.common import (PALETTE, checkpoint_label, learnable_first_index, list_checkpoints,
                           load_checkpoint_cached, user_errors)
 
 st.title("Explore the function")

@@ -6,7 +6,7 @@ from plotly.subplots import make_subplots
 
 from arelu_core import activation_info, list_activations
 from arelu_core import gradient_flow as flow
-from pages.common import PALETTE, user_errors
+from ui.common import PALETTE, user_errors
 
 st.title("Gradient flow")
 st.caption("A stack of `depth` × [Linear(width, width) → activation], a linear classifier on top and a "

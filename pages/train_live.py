@@ -12,8 +12,8 @@ import torch
 from arelu_core import activation_info, data, explore, list_activations, runs
 from arelu_core.errors import AReLULabError
 from arelu_core.trainer import TrainConfig, device_label, resolve_device
-from pages import charts
-from pages.common import PALETTE, get_job_manager, session_owner_id, user_errors
+from ui import charts
+from ui.common import PALETTE, get_job_manager, session_owner_id, user_errors
 
 JOB_IDS = "train_job_ids"
 REFRESH_TIMES = "train_refresh_times"

@@ -371,7 +371,7 @@ def test_train_live_save_into_an_unwritable_runs_dir_shows_an_error(data_dir, tm
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180).run()
     at.switch_page("pages/train_live.py").run()
     assert not at.exception, at.exception
-    manager = sys.modules["pages.common"].get_job_manager()
+    manager = sys.modules["ui.common"].get_job_manager()
     job = manager.submit(at.session_state["arelu_owner_id"], quick(activation="arelu", activation_params={"alpha": 0.3}))
     at.session_state["train_job_ids"] = [job.id]
     assert manager.wait([job], WAIT) and job.status == "finished", job.message
