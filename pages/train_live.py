@@ -70,8 +70,8 @@ def race_jobs() -> list:
 
 
 def activation_params(name: str, alpha: float, beta: float) -> dict:
-    # α and β mean AReLU's/ELSA's attention only there (CAReLU's α and β are other things).
-    return {"alpha": alpha, "beta": beta} if name == "arelu" or name.endswith("+elsa") else {}
+    # The sliders are ELSA's attention α and β: only activations that have it take them (CAReLU's are other things).
+    return {"alpha": alpha, "beta": beta} if activation_info(name).attention else {}
 
 
 SETTING_KEYS = {"optimizer": "train_optimizer", "lr": "train_lr", "batch_size": "train_batch_size",  # setting: widget key

@@ -31,7 +31,7 @@ def positive_share(z: torch.Tensor, variant: str = "energy", eps: float = 1e-6) 
     formula=r"\max\!\big(0,\ K\tanh(\alpha\,p_E(z)+\beta)\,z\big),\quad "
             r"p_E(z)=\frac{\sum_j \max(z_j,0)^2}{\lVert z\rVert^2+\epsilon},\ K=2",
     reference="Chen & Pan, Competition-based Adaptive ReLU for Deep Neural Networks, arXiv:2407.19441 (2024)",
-    params=(ParamSpec("alpha", "initial slope of tanh in the positive share p (any real number)"),
+    params=(ParamSpec("alpha", "initial slope of tanh in the positive share p"),
             ParamSpec("beta", "initial offset inside tanh"),
             ParamSpec("K", "scale of the tanh"),
             ParamSpec("variant", "how p is measured", kind="choice", choices=VARIANTS),

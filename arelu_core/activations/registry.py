@@ -44,7 +44,7 @@ class Interval:
 
     def __str__(self) -> str:
         if self.low == -math.inf and self.high == math.inf:
-            return "any finite number"
+            return "finite"
         if self.high == math.inf:
             return f"{'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
         if self.low == -math.inf:
