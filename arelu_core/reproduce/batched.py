@@ -38,7 +38,8 @@ from ..trainer import TrainConfig, TrainResult, device_label, make_optimizer
 from ._group_kernels import group_sign_scale
 
 # On the CPU, oneDNN's grouped convolutions and max-pooling are markedly faster channels-last
-# (measured: see the module's benchmark in the report); CUDA keeps the default layout.
+# (scripts/bench_reproduce.py measures it; docs/ARCHITECTURE.md has one machine's figures);
+# CUDA keeps the default layout.
 CHANNELS_LAST = True
 
 
@@ -127,7 +128,7 @@ class GroupActivation(nn.Module):
         else:
             out = torch.cat([seg(x[:, a:b]) for seg, (a, b) in zip(self.segments, self.bounds)], dim=1).flatten(1, 2)
         # cat and vmap hand back the default layout; the next convolution is much slower on that
-        # than channels-last (measured: 25 vs 14 ms per model-step for a ReLU+PReLU group).
+        # than channels-last (docs/ARCHITECTURE.md, "Notes on measurements").
         return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
     def values(self) -> list[dict[str, float]]:
