@@ -402,12 +402,12 @@ def test_a_diverging_run_stops_cleanly_with_status_diverged(data_dir):
 # --------------------------------------------------------------------------- many sessions at once
 
 RACE = textwrap.dedent("""
-    import threading, torch   # torch first: only the registry's own lazy imports race
-    from arelu_core.activations import list_activations
+    import threading, torch   # torch first: only the activations package's own imports race
     barrier = threading.Barrier(8)
     seen = []
     def first_use():
         barrier.wait()
+        from arelu_core.activations import list_activations   # the first import, in 8 threads at once
         seen.append(len(list_activations()))
     threads = [threading.Thread(target=first_use) for _ in range(8)]
     for t in threads: t.start()
