@@ -10,6 +10,7 @@ import pandas as pd
 from torch import nn
 
 from .activations import activation_info, evaluate_activation, resolve_name
+from .activations.registry import ELSA_SUFFIX
 from .activations.formula import ALPHA_MAX, ALPHA_MIN
 from .errors import ConfigError
 
@@ -72,7 +73,7 @@ def curves(names: list[str], x: np.ndarray, params: dict[str, dict] | None = Non
 def elsa_names(include_non_elementwise: bool = False) -> list[str]:
     """'<base>+elsa' for every registered base activation (AReLU itself is ReLU + ELSA already)."""
     from .activations import list_activations
-    return [f"{key}+elsa" for key in list_activations()
+    return [key + ELSA_SUFFIX for key in list_activations()
             if key != "arelu" and (include_non_elementwise or activation_info(key).elementwise)]
 
 

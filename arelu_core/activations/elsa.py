@@ -9,7 +9,7 @@ from __future__ import annotations
 from torch import nn
 
 from .arelu import SIGN_ATTENTION_PARAMS, _scalar_parameter, sign_attention
-from .registry import register_wrapper
+from .registry import ELSA_SUFFIX, register_wrapper
 
 
 class ELSA(nn.Module):
@@ -28,4 +28,4 @@ class ELSA(nn.Module):
         return out + sign_attention(attend_to, self.alpha, self.beta, pos_offset=0.0, compiled=self.compiled)
 
 
-register_wrapper("+elsa", "+ELSA", r" \;+\; \mathrm{ELSA}(x)", SIGN_ATTENTION_PARAMS, ELSA)
+register_wrapper(ELSA_SUFFIX, "+ELSA", r" \;+\; \mathrm{ELSA}(x)", SIGN_ATTENTION_PARAMS, ELSA)
