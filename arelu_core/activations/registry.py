@@ -87,7 +87,7 @@ class ParamSpec:
                 return None
             try:
                 values = tuple(float(v) for v in value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, RuntimeError):
                 raise ConfigError(f"{what} must be {self.length} numbers, got {value!r}"[:200]) from None
             if len(values) != self.length or not all(math.isfinite(v) for v in values):
                 raise ConfigError(f"{what} must be {self.length} finite numbers, got {len(values)} values")
@@ -96,7 +96,7 @@ class ParamSpec:
             raise ConfigError(f"{what} must be {'an integer' if self.kind == 'int' else 'a number'}, got {value!r}")
         try:
             number = int(value) if self.kind == "int" else float(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, RuntimeError):   # RuntimeError: a tensor of several numbers
             raise ConfigError(f"{what} must be a number, got {value!r}"[:200]) from None
         interval = self.train if training and self.train else self.valid
         if number not in interval:
