@@ -20,9 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from arelu_core.data import load_mnist  # noqa: E402
 from arelu_core.reproduce.experiments import get_experiment  # noqa: E402
-from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile  # noqa: E402
+from arelu_core.reproduce.batched import schedule, train_group  # noqa: E402
+from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile, run_key  # noqa: E402
 from arelu_core.reproduce.run import make_record  # noqa: E402
-from arelu_core.reproduce.batched import train_group  # noqa: E402
 from arelu_core.trainer import device_label, resolve_device  # noqa: E402
 
 
@@ -57,13 +57,13 @@ def main() -> int:
     for family in ([r for r in runs if r.activation.startswith("maxout")], [r for r in runs if not r.activation.startswith("maxout")]):
         by_schedule: dict[tuple, list] = {}
         for r in family:
-            by_schedule.setdefault(r.schedule(), []).append(r)
+            by_schedule.setdefault(schedule(r), []).append(r)
         for specs in by_schedule.values():
-            mine = [r for r in specs[index::count] if r.key() not in done]   # chunk first: stable across resumes
+            mine = [r for r in specs[index::count] if run_key(r) not in done]   # chunk first: stable across resumes
             for start in range(0, len(mine), args.group_size):
                 group = mine[start:start + args.group_size]
                 started = time.perf_counter()
-                outcomes = train_group(group, train, test, device, params_every=exp.params_every)
+                outcomes = train_group(group, train, test, device)
                 gid = uuid.uuid4().hex[:12]
                 records = [make_record(exp.name, s, o, gid, len(group), label) for s, o in zip(group, outcomes)]
                 results.append(records)
