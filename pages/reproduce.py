@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -13,6 +14,9 @@ from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import (EXPERIMENT_NAMES, NO_DATA, SUPPORTED, BackgroundRun, get_experiment,
                                   parse_records, summarise)
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
+from arelu_core.reproduce.summary import summarise_table3
+
+META_TITLES = {"table3": "Table 3: meta-learning (MAML) on MNIST"}   # not a batched grid: its own runner (meta.py)
 
 RESULTS_ROOT = Path("results")
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
@@ -62,14 +66,24 @@ def curves(summary: dict) -> go.Figure | None:
         return None
     panels = list(dict.fromkeys(_setting(c) for c in cells))
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, shared_yaxes=True)
+    labels = list(dict.fromkeys(
+        ", ".join(f"{k}={v:g}" for k, v in c["params"].items()) if c["params"] else _name(c["activation"]) for c in cells))
+    palette = px.colors.qualitative.Dark24           # one colour per activation, the same in every panel
+    shown = set()
     for c in cells:
         label = (", ".join(f"{k}={v:g}" for k, v in c["params"].items()) if c["params"] else _name(c["activation"]))
+        arelu = c["activation"] == "arelu" and not c["params"]
         fig.add_trace(go.Scatter(x=list(range(1, len(c["curve"]) + 1)), y=c["curve"], mode="lines+markers",
-                                 name=label, legendgroup=label, showlegend=panels.index(_setting(c)) == 0),
+                                 name=label + (f" (n={c['n']})" if c["n"] > 1 else ""), legendgroup=label,
+                                 showlegend=label not in shown,
+                                 line={"color": palette[labels.index(label) % len(palette)], "width": 4 if arelu else 1.5},
+                                 marker={"size": 6 if arelu else 4}),
                       row=1, col=panels.index(_setting(c)) + 1)
-    fig.update_xaxes(title_text="epoch", dtick=1)
+        shown.add(label)
+    longest = max(len(c["curve"]) for c in cells)
+    fig.update_xaxes(title_text="epoch", dtick=1 if longest <= 10 else 2)
     fig.update_yaxes(title_text="test accuracy (%)", col=1)
-    fig.update_layout(height=420, margin={"t": 40, "b": 10})
+    fig.update_layout(height=max(420, 60 + 22 * len(labels)), margin={"t": 40, "b": 10})
     return fig
 
 
@@ -92,12 +106,67 @@ def trajectories(records: list[dict]) -> go.Figure | None:
     return fig
 
 
+def table3_figure(summary: dict) -> go.Figure | None:
+    """Per (ways, shots) panel: per activation the official metric (bar), the held-out accuracy with its
+    95% interval (bar + error bar) and the paper's number (marker)."""
+    cells = [c for c in summary["cells"] if c["mean"] is not None]
+    if not cells:
+        return None
+    panels = sorted({(c["ways"], c["shots"]) for c in cells})
+    fig = make_subplots(rows=1, cols=len(panels), shared_yaxes=True,
+                        subplot_titles=[f"{w}-way {k}-shot" for w, k in panels])
+    for col, panel in enumerate(panels, start=1):
+        here = [c for c in cells if (c["ways"], c["shots"]) == panel]
+        names = [_name(c["activation"]) for c in here]
+        first = col == 1
+        fig.add_trace(go.Bar(x=names, y=[c["mean"] for c in here], name="ours: best train-task accuracy (official metric)",
+                             marker_color="#4c78a8", legendgroup="mean", showlegend=first,
+                             error_y={"type": "data", "array": [c["std"] for c in here]},
+                             hovertemplate="%{x}: %{y:.2f}% (mean over seeds ± std)<extra></extra>"), row=1, col=col)
+        fig.add_trace(go.Bar(x=names, y=[c["test_mean"] for c in here], name="ours: held-out tasks (95% interval)",
+                             marker_color="#72b7b2", legendgroup="test", showlegend=first,
+                             error_y={"type": "data", "array": [c["test_ci95"] or 0 for c in here]},
+                             hovertemplate="%{x}: %{y:.2f}% on held-out tasks<extra></extra>"), row=1, col=col)
+        fig.add_trace(go.Scatter(x=names, y=[c["paper"] for c in here], mode="markers", name="paper (published)",
+                                 marker={"symbol": "diamond", "size": 11, "color": "#e45756"}, legendgroup="paper",
+                                 showlegend=first, hovertemplate="%{x}: paper %{y:.2f}%<extra></extra>"), row=1, col=col)
+    fig.update_yaxes(title_text="query accuracy (%)", col=1, range=[0, 100])
+    fig.update_layout(height=430, barmode="group", margin={"t": 40, "b": 10}, legend={"orientation": "h", "y": -0.15})
+    return fig
+
+
+def show_table3(summary: dict, key: str):
+    for claim in summary["claims"]:
+        line = f"**{claim['claim']}** — {claim['detail']}"
+        if claim.get("paper_verdict"):
+            line += f" *(on the paper's own numbers: {claim['paper_verdict']})*"
+        {SUPPORTED: st.success, NO_DATA: st.info}.get(claim["verdict"], st.warning)(f"{claim['verdict']}: {line}")
+    st.markdown("**Official metric**: the best, over the 100 meta-iterations, of the mean query accuracy on that "
+                "iteration's 32 meta-training tasks (what the official code prints: optimistic). **Held-out**: "
+                "after meta-training, tasks built from MNIST's test digits, adapted the same way (5 SGD steps).")
+    fig = table3_figure(summary)
+    if fig is not None:
+        st.plotly_chart(fig, key=f"{key}-table3")
+    devices = sorted({d for d in summary.get("devices", [])})
+    table = [{"activation": _name(c["activation"]), "(N, K)": f"({c['ways']}, {c['shots']})", "ours (official)": c["mean"],
+              "± std": c["std"], "held-out": c["test_mean"], "95% interval ±": c["test_ci95"], "seeds": c["n"],
+              "paper": c["paper"], "ours − paper": c["diff"], "s per run": round(c["seconds_per_run"] or 0)}
+             for c in summary["cells"]]
+    numbers = {column: st.column_config.NumberColumn(format="%.2f") for column in
+               ("ours (official)", "± std", "held-out", "95% interval ±", "paper", "ours − paper")}
+    st.dataframe(table, hide_index=True, column_config=numbers, key=f"{key}-t3table")
+    if devices:
+        st.caption("Trained on: " + ", ".join(devices))
+
+
 # ---------------------------------------------------------------- showing a summary
 
 def show(summary: dict, records: list[dict], key: str):
     """key: a prefix that keeps element ids apart (the live tab and the load tab may show the same file)."""
     experiment = summary["experiment"]
     st.caption(f"{summary['runs']} finished runs · {summary['seconds']:.0f} s of training")
+    if experiment == "table3":
+        return show_table3(summary, key)
     for claim in summary["claims"]:
         line = f"**{claim['claim']}** — {claim['detail']}"
         if claim.get("paper_verdict"):
@@ -162,78 +231,86 @@ st.title("Reproduce the paper")
 st.markdown("The paper's MNIST experiments, several models trained per computation. The full grids run from the "
             "command line (`arelu reproduce table1`); here you can run a small version live or load any results file.")
 
-experiment = st.selectbox("Experiment", EXPERIMENT_NAMES, format_func=lambda n: get_experiment(n).title)
-spec = get_experiment(experiment)
-if spec.note:
+experiment = st.selectbox("Experiment", EXPERIMENT_NAMES + tuple(META_TITLES),
+                          format_func=lambda n: META_TITLES.get(n) or get_experiment(n).title)
+spec = None if experiment in META_TITLES else get_experiment(experiment)
+if spec is not None and spec.note:
     st.caption(spec.note)
 tab_run, tab_load = st.tabs(["Run a small version", "Load results"])
 
 with tab_run:
-    run: BackgroundRun | None = st.session_state.get("reproduce_run")
-    busy = run is not None and run.running
-    with st.form("reproduce_form"):
-        c1, c2 = st.columns(2)
-        if experiment == "fig2":
-            activations = ["arelu"]
-            c1.write("AReLU from the paper's 9 initialisations, trained together.")
-        else:
-            choices = [a for a in list_activations() if experiment != "table4" or a != "arelu"]
-            default = [a for a in ("relu", "prelu", "arelu") if a in choices]
-            activations = c1.multiselect("Activations", choices, default=default, format_func=_name)
-        optimizers = c2.multiselect("Optimizers", list(spec.optimizers), default=["sgd"],
-                                    format_func=lambda o: "SGD (momentum 0.9)" if o == "sgd" else "Adam")
-        small = [lr for lr in spec.lrs if lr in (1e-3, 1e-4)] or list(spec.lrs[:1])
-        lrs = c2.multiselect("Learning rates", list(spec.lrs), default=small if experiment != "fig3" else [1e-4],
-                             format_func=lambda lr: f"{lr:.0e}")
-        seeds = c1.number_input("Seeds per cell", 1, 5, 1)
-        epochs = c2.number_input("Epochs", 1, 20, 1 if spec.epochs == 1 else 2, disabled=spec.epochs == 1)
-        subset = SUBSETS[c1.selectbox("Training digits", list(SUBSETS))]
-        start = st.form_submit_button("Start", type="primary", disabled=busy)
-    if start:
-        if not activations or not optimizers or not lrs:
-            st.error("Pick at least one activation, optimizer and learning rate.")
-        else:
-            st.session_state["reproduce_run"] = BackgroundRun(
-                experiment, activations=activations, optimizers=optimizers, lrs=sorted(lrs, reverse=True),
-                seeds=list(range(int(seeds))), epochs=int(epochs), train_subset=subset,
-                out=APP_OUT / experiment, device="auto").start()
-            st.rerun()
+    if spec is None:      # Table 3 (MAML): its own runner, from the command line
+        st.info("Table 3 meta-trains MNIST-Conv with MAML (second-order, 100 iterations of 32 tasks): about 16 s per "
+                "run on a GPU, a minute or more of CPU per 5-way 1-shot run. Run it from the command line, e.g. "
+                "`arelu reproduce table3 --activations relu arelu --seeds 0 --ways 5 --shots 1`, then load "
+                "`results/table3/runs.jsonl` in the next tab.")
+    else:
+        run: BackgroundRun | None = st.session_state.get("reproduce_run")
+        busy = run is not None and run.running
+        with st.form("reproduce_form"):
+            c1, c2 = st.columns(2)
+            if experiment == "fig2":
+                activations = ["arelu"]
+                c1.write("AReLU from the paper's 9 initialisations, trained together.")
+            else:
+                choices = [a for a in list_activations() if experiment != "table4" or a != "arelu"]
+                default = [a for a in ("relu", "prelu", "arelu") if a in choices]
+                activations = c1.multiselect("Activations", choices, default=default, format_func=_name)
+            optimizers = c2.multiselect("Optimizers", list(spec.optimizers), default=["sgd"],
+                                        format_func=lambda o: "SGD (momentum 0.9)" if o == "sgd" else "Adam")
+            small = [lr for lr in spec.lrs if lr in (1e-3, 1e-4)] or list(spec.lrs[:1])
+            lrs = c2.multiselect("Learning rates", list(spec.lrs), default=small if experiment != "fig3" else [1e-4],
+                                 format_func=lambda lr: f"{lr:.0e}")
+            seeds = c1.number_input("Seeds per cell", 1, 5, 1)
+            epochs = c2.number_input("Epochs", 1, 20, 1 if spec.epochs == 1 else 2, disabled=spec.epochs == 1)
+            subset = SUBSETS[c1.selectbox("Training digits", list(SUBSETS))]
+            start = st.form_submit_button("Start", type="primary", disabled=busy)
+        if start:
+            if not activations or not optimizers or not lrs:
+                st.error("Pick at least one activation, optimizer and learning rate.")
+            else:
+                st.session_state["reproduce_run"] = BackgroundRun(
+                    experiment, activations=activations, optimizers=optimizers, lrs=sorted(lrs, reverse=True),
+                    seeds=list(range(int(seeds))), epochs=int(epochs), train_subset=subset,
+                    out=APP_OUT / experiment, device="auto").start()
+                st.rerun()
 
-    @st.fragment(run_every=1.0 if busy else None)
-    def live():
-        current: BackgroundRun | None = st.session_state.get("reproduce_run")
-        if current is None:
-            st.caption(f"Results of live runs go to {APP_OUT}/<experiment>/ and are reused when you start again.")
-            return
-        if current.running:
-            st.progress(current.fraction, text=f"{current.experiment}: group {current.group + 1} of "
-                                               f"{max(current.groups, 1)}, step {current.step}/{current.total}")
-            if st.button("Stop"):
-                current.stop()
-            done = [e["record"] for e in current.events]
-            if done:
-                st.write(f"{len(done)} runs finished so far: " + ", ".join(
-                    f"{_name(r['activation'])} {r['optimizer']} {r['lr']:g} → {r['accuracy'][-1]:.1f}%"
-                    for r in done[-6:] if r["accuracy"]))
-            return
-        if busy:        # finished since the last full run: redraw the page without the timer
-            st.rerun()
-        if current.error:
-            st.error(current.error)
-        elif current.result:
-            result = current.result
-            st.write(f"{get_experiment(current.experiment).title}: {result['finished']} of {result['requested']} runs "
-                     f"({result['skipped']} reused from earlier), {result['seconds_this_call']:.0f} s.")
-            try:   # the per-run records, for Fig. 2's trajectories
-                records = ResultsFile(result["results_file"], current.experiment).read()
-            except AReLULabError as exc:
-                st.error(str(exc))
+        @st.fragment(run_every=1.0 if busy else None)
+        def live():
+            current: BackgroundRun | None = st.session_state.get("reproduce_run")
+            if current is None:
+                st.caption(f"Results of live runs go to {APP_OUT}/<experiment>/ and are reused when you start again.")
                 return
-            same = [r for r in records if r.get("train_subset") == current.kwargs["train_subset"]
-                    and r.get("epochs") == current.kwargs["epochs"]]
-            show(result, same, "live")
+            if current.running:
+                st.progress(current.fraction, text=f"{current.experiment}: group {current.group + 1} of "
+                                                   f"{max(current.groups, 1)}, step {current.step}/{current.total}")
+                if st.button("Stop"):
+                    current.stop()
+                done = [e["record"] for e in current.events]
+                if done:
+                    st.write(f"{len(done)} runs finished so far: " + ", ".join(
+                        f"{_name(r['activation'])} {r['optimizer']} {r['lr']:g} → {r['accuracy'][-1]:.1f}%"
+                        for r in done[-6:] if r["accuracy"]))
+                return
+            if busy:        # finished since the last full run: redraw the page without the timer
+                st.rerun()
+            if current.error:
+                st.error(current.error)
+            elif current.result:
+                result = current.result
+                st.write(f"{get_experiment(current.experiment).title}: {result['finished']} of {result['requested']} runs "
+                         f"({result['skipped']} reused from earlier), {result['seconds_this_call']:.0f} s.")
+                try:   # the per-run records, for Fig. 2's trajectories
+                    records = ResultsFile(result["results_file"], current.experiment).read()
+                except AReLULabError as exc:
+                    st.error(str(exc))
+                    return
+                same = [r for r in records if r.get("train_subset") == current.kwargs["train_subset"]
+                        and r.get("epochs") == current.kwargs["epochs"]]
+                show(result, same, "live")
 
-    live()
+        live()
+
 
 with tab_load:
     found = sorted(RESULTS_ROOT.glob("*/" + RESULTS_NAME)) + sorted(RESULTS_ROOT.glob("*/*/" + RESULTS_NAME))
@@ -258,9 +335,9 @@ with tab_load:
             st.error(f"cannot read {path}: {exc.strerror or exc}")
     if loaded:
         name, records = loaded
-        if name not in EXPERIMENT_NAMES:
+        if name not in EXPERIMENT_NAMES and name not in META_TITLES:
             st.error(f"these runs belong to an unknown experiment {name!r}")
         else:
             if name != experiment:
-                st.caption(f"This file holds {get_experiment(name).title} runs.")
+                st.caption(f"This file holds {META_TITLES.get(name) or get_experiment(name).title} runs.")
             show(summarise(name, records, baseline_for(name, folder)), records, "load")

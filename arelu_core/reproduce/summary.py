@@ -102,7 +102,8 @@ def summarise_table3(records: list[dict]) -> dict:
         cells.append(cell)
     walls = [r.get("wall_seconds") or 0.0 for r in records]
     return {"experiment": "table3", "cells": cells, "claims": evaluate_claims("table3", cells),
-            "runs": len(records), "seconds": round(sum(walls), 1)}
+            "runs": len(records), "seconds": round(sum(walls), 1),
+            "devices": sorted({r.get("device") or "unknown" for r in records})}
 
 
 def format_table3(summary: dict) -> str:
