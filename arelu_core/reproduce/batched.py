@@ -31,7 +31,7 @@ from torch.func import functional_call, vmap
 
 from ..activations.arelu import AReLU
 from ..activations.elsa import ELSA
-from ..data import MNISTTensors
+from ..data import MNISTTensors, dataset_info
 from ..network import CHANNELS, MNISTConv
 from ._group_kernels import group_sign_scale
 
@@ -115,6 +115,18 @@ class _Segment(nn.Module):
         return [{name: col[g] for name, col in zip(self.names, columns)} for g in range(self.n)]
 
 
+def _copy_segment(seg: "_Segment", row: int, act: nn.Module) -> None:
+    """Model `row` of a segment's parameters into its own activation module (GroupedMNISTConv.to_models)."""
+    if seg.sign_offset is not None:
+        act.alpha.copy_(seg.alpha[row])
+        act.beta.copy_(seg.beta[row])
+        if seg.base is not None:
+            _copy_segment(seg.base, row, act.base)
+    elif seg.names:
+        for name, stacked in zip(seg.names, seg.stacked):
+            act.get_parameter(name).copy_(stacked[row])
+
+
 def _segment_key(spec: RunSpec, act: nn.Module):
     """Models can share a segment when they differ only in learnable parameter values."""
     learnable = {name.split(".")[-1] for name, _ in act.named_parameters()}
@@ -167,7 +179,7 @@ class GroupedMNISTConv(nn.Module):
         self.fc_bias = nn.Parameter(torch.stack([m.classifier.bias.detach() for m in models]))      # [G, 10]
 
     def forward(self, x):
-        """x: [B, G, 28, 28], channel g = model g's images -> log-probs [B, G, 10]."""
+        """x: [B, G * C, H, W], channels g*C..(g+1)*C = model g's images -> log-probs [B, G, classes]."""
         if x.device.type == "cpu" and CHANNELS_LAST:
             x = x.contiguous(memory_format=torch.channels_last)
         for w, b, act in zip(self.weights, self.biases, self.acts):
@@ -186,6 +198,26 @@ class GroupedMNISTConv(nn.Module):
                 rows += [(p, a, b - a) for p in seg.parameters()]
         return rows
 
+    @torch.no_grad()
+    def to_models(self, specs: list[RunSpec]) -> list[MNISTConv]:
+        """The G models as separate MNISTConv (CPU copies): the inverse of the constructor."""
+        out_channels = [w.shape[0] // self.G for w in self.weights]
+        models = []
+        for g, spec in enumerate(specs):
+            model = MNISTConv(spec.activation, in_channels=self.weights[0].shape[1],
+                              num_classes=self.fc_weight.shape[1], **spec.params)
+            for i, block in enumerate(model.blocks):
+                rows = slice(g * out_channels[i], (g + 1) * out_channels[i])
+                block.conv.weight.copy_(self.weights[i][rows])
+                block.conv.bias.copy_(self.biases[i][rows])
+                for (a, b), seg in zip(self.acts[i].bounds, self.acts[i].segments):
+                    if a <= g < b:
+                        _copy_segment(seg, g - a, block.act)
+            model.classifier.weight.copy_(self.fc_weight[g])
+            model.classifier.bias.copy_(self.fc_bias[g])
+            models.append(model.cpu())
+        return models
+
     def activation_parameters(self) -> list[list[dict[str, float]]]:
         """Per model, per block: {name: value}, as MNISTConv.activation_parameters()."""
         per_block = [act.values() for act in self.acts]
@@ -199,7 +231,7 @@ def group_accuracy(net: GroupedMNISTConv, images, labels, batch_size: int = 2000
     net.eval()
     correct = torch.zeros(net.G, dtype=torch.long, device=images.device)
     for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].expand(-1, net.G, -1, -1)
+        x = images[start:start + batch_size].unsqueeze(1).expand(-1, net.G, -1, -1, -1).flatten(1, 2)
         pred = net(x).argmax(-1)                                    # [B, G]
         correct += (pred == labels[start:start + batch_size, None]).sum(0)
     net.train(was_training)
@@ -229,15 +261,27 @@ def _freeze(net: GroupedMNISTConv, optimizer, g: int):
                 state.view(count, -1)[row] = 0
 
 
+def build_group(specs: list[RunSpec], in_channels: int = 1, num_classes: int = 10) -> GroupedMNISTConv:
+    """The G models, each from the weights MNISTConv gets after torch.manual_seed(its seed)."""
+    models = []
+    for s in specs:
+        torch.manual_seed(s.seed)          # the initial weights trainer.train gives this seed
+        models.append(MNISTConv(s.activation, in_channels=in_channels, num_classes=num_classes, **s.params))
+    return GroupedMNISTConv(specs, models)
+
+
 def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNISTTensors,
                 device: torch.device | str = "cpu", params_every: int = 0,
                 progress: Callable[[int, int], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> list[dict]:
+                should_stop: Callable[[], bool] | None = None, net: GroupedMNISTConv | None = None) -> list[dict]:
     """Train the runs in `specs` (one schedule) together. Returns one result dict per run:
 
         status ("finished" | "diverged" | "stopped"), message, accuracy (per epoch),
         activation_parameters (per epoch, the initial values first; [] for fixed activations),
         params_trace ([{"step", "layers"}] every params_every steps), steps, wall_seconds
+
+    Images may have any channel count and size (MNIST-Conv ends at 1x1 for 28 to 35 pixels). `net`:
+    go on training these grouped models (Table 2's fine-tuning) instead of fresh ones from the seeds.
     """
     if len({s.schedule() for s in specs}) != 1:
         raise ValueError("a group's runs must share optimizer, lr, epochs, batch size and subset")
@@ -245,15 +289,12 @@ def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNIST
     spec0, G = specs[0], len(specs)
     started = time.perf_counter()
     train_data, test_data = train_data.subset(spec0.train_subset), test_data
-    images, labels = train_data.images.to(device)[:, 0], train_data.labels.to(device)   # [N, 28, 28]
+    images, labels = train_data.images.to(device), train_data.labels.to(device)   # [N, C, H, W]
     test_images, test_labels = test_data.images.to(device), test_data.labels.to(device)
 
-    models = []
-    for s in specs:
-        torch.manual_seed(s.seed)          # the initial weights trainer.train gives this seed
-        models.append(MNISTConv(s.activation, **s.params))
-    net = GroupedMNISTConv(specs, models).to(device)
-    del models
+    if net is None:
+        net = build_group(specs, images.shape[1], dataset_info(train_data.dataset).num_classes)
+    net = net.to(device)
     optimizer = make_group_optimizer(spec0.optimizer, spec0.lr, net.parameters())
     orders = [torch.Generator().manual_seed(s.seed) for s in specs]
     learnable = [bool(any(layer for layer in layers)) for layers in net.activation_parameters()]
@@ -282,7 +323,7 @@ def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNIST
             if should_stop and should_stop():
                 stopped = True
                 break
-            x = images[batch].transpose(0, 1)                     # [B, G, 28, 28]: model g's digits in channel g
+            x = images[batch].transpose(0, 1).flatten(1, 2)       # [B, G * C, H, W]: model g's images in group g
             logp = net(x)
             y = labels[batch].T                                   # [B, G]
             losses = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(0)   # [G] per-model NLL means
