@@ -292,3 +292,14 @@ def test_cli_trains_on_synthetic_svhn_and_evaluates_the_checkpoint(tmp_path, cap
     assert main(["evaluate", str(ckpt), "--data-dir", str(tmp_path), "--device", "cpu", "--json"]) == 0
     again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert again["dataset"] == "svhn" and again["test_accuracy"] == pytest.approx(out["test_accuracy"])
+
+
+def test_fashion_gallery_sample_is_the_real_test_set(repo, data_dir):
+    """assets/fashion-mnist_test_sample.npz: the first 20 test images of each class, exactly as stored."""
+    test = load_dataset("fashion-mnist", False, data_dir)
+    with np.load(repo / "assets" / "fashion-mnist_test_sample.npz") as sample:
+        images, labels, indices = sample["images"], sample["labels"], sample["indices"]
+    assert images.shape == (200, 28, 28) and labels.tolist() == [c for c in range(10) for _ in range(20)]
+    for c in range(10):
+        assert indices[20 * c: 20 * (c + 1)].tolist() == (test.labels == c).nonzero().flatten()[:20].tolist()
+    np.testing.assert_array_equal(images, (test.images[indices, 0] * 255).round().byte().numpy())
