@@ -105,6 +105,15 @@ def list_datasets() -> list[str]:
     return list(DATASETS)
 
 
+ASSETS = Path(__file__).resolve().parents[1] / "assets"
+
+
+def gallery_path(name: str) -> Path:
+    """The shipped offline sample of a dataset's test images (scripts/make_digit_sample.py --dataset KEY).
+    It exists for MNIST and Fashion-MNIST; for the others the Inspect page offers upload only."""
+    return ASSETS / f"{dataset_info(name).key}_test_sample.npz"
+
+
 def default_data_dir() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(cache) / "arelu-lab" / "data"
