@@ -31,15 +31,17 @@ def runs_dir() -> Path:
 MNIST_TRAIN_SIZE = 60_000
 
 
-def steps_per_epoch(train_subset: int | None, batch_size: int) -> int:
-    digits = min(train_subset or MNIST_TRAIN_SIZE, MNIST_TRAIN_SIZE)
+def steps_per_epoch(train_subset: int | None, batch_size: int, dataset: str = "mnist") -> int:
+    from .data import dataset_info
+    size = dataset_info(dataset).train_size
+    digits = min(train_subset or size, size)
     return -(-digits // batch_size)
 
 
-def live_report_intervals(train_subset: int | None, batch_size: int) -> tuple[int, int]:
+def live_report_intervals(train_subset: int | None, batch_size: int, dataset: str = "mnist") -> tuple[int, int]:
     """(live_eval_every, params_every) in steps: about 10 accuracy checks and 50 alpha/beta samples per
     epoch, so a short demo still draws curves and a full epoch spends only a few percent on evaluation."""
-    steps = steps_per_epoch(train_subset, batch_size)
+    steps = steps_per_epoch(train_subset, batch_size, dataset)
     return max(1, min(50, steps // 10)), max(1, min(10, steps // 50))
 
 

@@ -303,3 +303,22 @@ def test_fashion_gallery_sample_is_the_real_test_set(repo, data_dir):
     for c in range(10):
         assert indices[20 * c: 20 * (c + 1)].tolist() == (test.labels == c).nonzero().flatten()[:20].tolist()
     np.testing.assert_array_equal(images, (test.images[indices, 0] * 255).round().byte().numpy())
+
+
+def test_upload_preprocessing_follows_the_dataset():
+    """A dark trouser-like bar on white paper: Fashion-MNIST's recipe fills the height (28 px), MNIST's the 20 px box."""
+    from PIL import Image
+    from arelu_core import inspection
+    paper = np.full((300, 200), 255, np.uint8)
+    paper[30:270, 80:120] = 20                               # a tall dark object, 240 x 40
+    buffer = __import__("io").BytesIO()
+    Image.fromarray(paper).save(buffer, "PNG")
+    clothes = inspection.prepare_image(buffer.getvalue(), "fashion-mnist")[0, 0]
+    digit = inspection.prepare_image(buffer.getvalue(), "mnist")[0, 0]
+    assert clothes.shape == digit.shape == (28, 28)
+    rows = lambda img: (img > 0.5).any(1).nonzero().flatten()            # noqa: E731
+    assert rows(clothes)[-1] - rows(clothes)[0] + 1 == 28 and rows(digit)[-1] - rows(digit)[0] + 1 == 20
+    assert clothes[14, 14] > 0.9 and clothes[0, 0] == 0                  # bright object on black, centred
+    with pytest.raises(ConfigError) as info:
+        inspection.prepare_image(buffer.getvalue(), "svhn")
+    assert "trained on SVHN" in _one_line(info)
