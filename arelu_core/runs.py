@@ -161,6 +161,7 @@ class CheckpointEntry:
     activation: str | None = None    # registry name when the manifest or the file name says it
     test_accuracy: float | None = None
     description: str = ""
+    dataset: str | None = None       # what the manifest says it was trained on (None: read the file's metadata)
 
 
 SAVED_NAME = re.compile(r"^\d{8}-\d{6}_(?P<activation>[^_]+)_")  # checkpoint_filename's pattern
@@ -212,5 +213,6 @@ def _manifest_entries(models_dir: Path) -> list[CheckpointEntry]:
         entries.append(CheckpointEntry(
             path, str(item.get("title") or path.stem), "shipped",
             item["activation"] if isinstance(item.get("activation"), str) else None,
-            float(accuracy) if isinstance(accuracy, (int, float)) else None, str(item.get("description") or "")))
+            float(accuracy) if isinstance(accuracy, (int, float)) else None, str(item.get("description") or ""),
+            item.get("dataset", "mnist") if isinstance(item.get("dataset", "mnist"), str) else None))
     return entries
