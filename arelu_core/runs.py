@@ -127,6 +127,7 @@ def metrics_csv(events: list[dict]) -> str:
 # -- checkpoints ---------------------------------------------------------------------------------
 def run_metadata(result: TrainResult, label: str | None = None) -> dict:
     return {"source": "AReLU Lab training", "label": label or result.config.activation,
+            "dataset": result.config.dataset,
             "status": result.status, "message": result.message, "train_config": asdict(result.config),
             "device": result.device, "steps": result.steps, "test_accuracy": result.test_accuracy,
             "epoch_accuracies": result.epoch_accuracies, "samples_per_second": result.samples_per_second}
