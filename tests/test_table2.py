@@ -10,9 +10,10 @@ import torch
 
 from arelu_core.cli import main
 from arelu_core.reproduce import run_experiment, summarise
-from arelu_core.reproduce.batched import GroupedMNISTConv, RunSpec, build_group
+from arelu_core.reproduce.batched import GroupedMNISTConv, fresh_models
 from arelu_core.reproduce.claims import NOT_SUPPORTED, SUPPORTED
 from arelu_core.reproduce.table2 import format_table2, settings, summarise_table2
+from arelu_core.trainer import TrainConfig
 from test_datasets import write_svhn
 
 TINY = 256
@@ -27,19 +28,16 @@ def one_thread():
 
 
 def test_grouped_rgb_network_equals_its_models():
-    specs = [RunSpec(a, "sgd", 1e-2, seed=s) for a in ("relu", "prelu", "arelu") for s in (0, 1)]
-    net = build_group(specs, in_channels=3, num_classes=10)
-    models = net.to_models(specs)
+    specs = [TrainConfig(activation=a, seed=s) for a in ("relu", "prelu", "arelu") for s in (0, 1)]
+    models = fresh_models(specs, in_channels=3)
+    net = GroupedMNISTConv(specs, models).eval()
     x = torch.rand(5, 3, 28, 28)
-    grouped = net.eval()(x.unsqueeze(1).expand(-1, len(specs), -1, -1, -1).flatten(1, 2))   # [5, G, 10]
+    grouped = net(x.unsqueeze(1).expand(-1, len(specs), -1, -1, -1).flatten(1, 2))   # [5, G, 10]
     for g, model in enumerate(models):
         torch.testing.assert_close(grouped[:, g], model.eval()(x), rtol=1e-4, atol=1e-5)
-        torch.manual_seed(specs[g].seed)        # build_group gives each model its seed's initial weights
+        torch.manual_seed(specs[g].seed)        # fresh_models gives each model its seed's initial weights
         fresh = type(model)(specs[g].activation, in_channels=3)
         assert all(torch.equal(a, b) for a, b in zip(fresh.state_dict().values(), model.state_dict().values()))
-    again = GroupedMNISTConv(specs, models).to_models(specs)       # to_models inverts the constructor
-    assert all(torch.equal(a, b) for m, n in zip(models, again) for a, b in zip(m.state_dict().values(),
-                                                                              n.state_dict().values()))
 
 
 def test_cli_mnist_to_fashion_json_and_resume(tmp_path, capsys, data_dir):

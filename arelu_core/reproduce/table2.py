@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from statistics import fmean, pstdev
 from typing import Callable
@@ -29,10 +30,10 @@ import torch
 from .. import __version__
 from ..data import dataset_info, load_dataset
 from ..errors import ConfigError
-from ..trainer import device_label, resolve_device
-from .batched import GroupedMNISTConv, RunSpec, build_group, group_accuracy, train_group
+from ..network import accuracy
+from ..trainer import TrainConfig, device_label, resolve_device
+from .batched import fresh_models, train_group
 from .claims import evaluate_claims
-from .experiments import _positive, _seed
 from .paper import paper_tables
 from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
 
@@ -72,10 +73,16 @@ def paper_value(activation: str, setting: str, source: str, target: str) -> floa
     return None
 
 
-def run_key(activation: str, seed: int, source: str, target: str, pretrain_epochs: int, finetune_epochs: int,
+def table2_key(activation: str, seed: int, source: str, target: str, pretrain_epochs: int, finetune_epochs: int,
             batch_size: int, train_subset: int | None) -> str:
     return (f"{activation}|{source}->{target}|pre=sgd@{PRETRAIN_LR:g}x{pretrain_epochs}"
             f"|ft=sgd@{FINETUNE_LR:g}x{finetune_epochs}|seed={seed}|batch={batch_size}|subset={train_subset}")
+
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
+    return value
 
 
 def _pair(source, target) -> tuple[str, str]:
@@ -108,22 +115,22 @@ def run_table2(*, source=None, target=None, activations=None, seeds=None, epochs
     source, target = _pair(source, target)
     spec = get_experiment(EXPERIMENT)
     acts = list(dict.fromkeys(spec.normalise(a) for a in (activations or default_activations())))
-    seed_list = list(dict.fromkeys(_seed(s) for s in (spec.seeds if seeds is None else seeds)))
+    seed_list = list(dict.fromkeys(spec.seeds if seeds is None else seeds))
     if not (acts and seed_list):
         raise ConfigError("nothing to run: give at least one activation and one seed")
-    finetune_epochs = _positive("epochs", FINETUNE_EPOCHS if epochs is None else epochs)
+    finetune_epochs = FINETUNE_EPOCHS if epochs is None else epochs
     pretrain_epochs = _positive("pretrain epochs", PRETRAIN_EPOCHS if pretrain_epochs is None else pretrain_epochs)
-    if train_subset is not None:
-        _positive("train subset", train_subset)
     group_size = DEFAULT_GROUP_SIZE if group_size is None else _positive("group size", group_size)
     out = Path(out) if out else Path("results") / EXPERIMENT
     results = ResultsFile(out / RESULTS_NAME, EXPERIMENT)
     done = {r["key"] for r in results.read()}          # ResultsFileError before any training
 
-    # One RunSpec per run, in the fine-tuning schedule (what the results file records as optimizer/lr).
-    specs = [RunSpec(a, "sgd", FINETUNE_LR, seed=s, epochs=finetune_epochs, train_subset=train_subset)
+    # One TrainConfig per run, in the fine-tuning schedule (what the results file records as optimizer/lr);
+    # validate() checks seeds, epochs and subset as for any training.
+    specs = [TrainConfig(activation=a, optimizer="sgd", lr=FINETUNE_LR, seed=s, epochs=finetune_epochs,
+                         train_subset=train_subset, dataset=target, params_every=0).validate()
              for a in acts for s in seed_list]
-    keys = {id(s): run_key(s.activation, s.seed, source, target, pretrain_epochs, finetune_epochs,
+    keys = {id(s): table2_key(s.activation, s.seed, source, target, pretrain_epochs, finetune_epochs,
                            s.batch_size, train_subset) for s in specs}
     todo = [s for s in specs if keys[id(s)] not in done]
     torch_device = resolve_device(device) if todo else None
@@ -171,45 +178,45 @@ def _train_protocol(group, pretrain_epochs, src_train, src_test, tgt_train, tgt_
     first = pretrain_epochs * steps_per_epoch(src_train)
     total = first + s0.epochs * steps_per_epoch(tgt_train)
     started = time.perf_counter()
-    pre_specs = [RunSpec(s.activation, "sgd", PRETRAIN_LR, s.seed, dict(s.params), pretrain_epochs, s.batch_size,
-                         s.train_subset) for s in group]
-    net = build_group(pre_specs, CHANNELS, 10)
-    pre = train_group(pre_specs, src_train, src_test, device, should_stop=should_stop, net=net,
+    pre_specs = [replace(s, lr=PRETRAIN_LR, epochs=pretrain_epochs, dataset=src_train.dataset) for s in group]
+    pre = train_group(pre_specs, src_train, src_test, device, should_stop=should_stop,
+                      init_models=fresh_models(pre_specs, CHANNELS),
                       progress=lambda done, _: emit({"kind": "step", "step": done, "total": total}))
-    if any(o["status"] == "stopped" for o in pre):
+    if any(o.status == "stopped" for o in pre):
         return None
-    no_finetune = group_accuracy(net, tgt_test.images, tgt_test.labels)
-    both = GroupedMNISTConv(group + group, net.to_models(pre_specs) + build_group(group, CHANNELS, 10).to_models(group))
-    del net
-    after = train_group(group + group, tgt_train, tgt_test, device, should_stop=should_stop, net=both,
+    pretrained = [o.model.to(device) for o in pre]
+    no_finetune = [accuracy(m, tgt_test.images, tgt_test.labels) for m in pretrained]
+    after = train_group(group + group, tgt_train, tgt_test, device, should_stop=should_stop,
+                        init_models=pretrained + fresh_models(group, CHANNELS),
                         progress=lambda done, _: emit({"kind": "step", "step": first + done, "total": total}))
-    if any(o["status"] == "stopped" for o in after):
+    if any(o.status == "stopped" for o in after):
         return None
     wall = time.perf_counter() - started
     return [{"pretrain": p, "no_finetune": n, "finetune": f, "scratch": c, "wall_seconds": wall}
             for p, n, f, c in zip(pre, no_finetune, after[:G], after[G:])]
 
 
-def _record(spec: RunSpec, outcome: dict, key: str, source: str, target: str, pretrain_epochs: int,
+def _record(spec: TrainConfig, outcome: dict, key: str, source: str, target: str, pretrain_epochs: int,
             group_id: str, group_size: int, device: str) -> dict:
     pre, fine, scratch = outcome["pretrain"], outcome["finetune"], outcome["scratch"]
     # A model that diverged while pretraining was frozen at zero: what followed says nothing about transfer.
-    failed = next((o for o in (pre, fine) if o["status"] != "finished"), None)
-    values = {SCRATCH: scratch["accuracy"][-1] if scratch["status"] == "finished" and scratch["accuracy"] else None}
+    failed = next((o for o in (pre, fine) if o.status != "finished"), None)
+    values = {SCRATCH: scratch.epoch_accuracies[-1] if scratch.status == "finished" and scratch.epoch_accuracies
+              else None}
     if failed is None:
         values[NO_FINETUNE] = outcome["no_finetune"]
         for mark in settings(spec.epochs)[2:]:
-            values[mark] = fine["accuracy"][int(mark.split()[1]) - 1]
+            values[mark] = fine.epoch_accuracies[int(mark.split()[1]) - 1]
     return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": EXPERIMENT, "key": key,
-            "activation": spec.activation, "params": spec.params, "optimizer": "sgd", "lr": FINETUNE_LR,
+            "activation": spec.activation, "params": spec.activation_params, "optimizer": "sgd", "lr": FINETUNE_LR,
             "pretrain_lr": PRETRAIN_LR, "seed": spec.seed, "source": source, "target": target,
             "pretrain_epochs": pretrain_epochs, "epochs": spec.epochs, "batch_size": spec.batch_size,
-            "train_subset": spec.train_subset, "status": failed["status"] if failed else "finished",
-            "message": failed["message"] if failed else "training finished",
-            "accuracy": fine["accuracy"] if failed is None else [], "settings": values,
-            "source_accuracy": pre["accuracy"], "scratch_accuracy": scratch["accuracy"],
-            "scratch_status": scratch["status"],
-            "activation_parameters": fine["activation_parameters"] if failed is None else [],
+            "train_subset": spec.train_subset, "status": failed.status if failed else "finished",
+            "message": failed.message if failed else "training finished",
+            "accuracy": fine.epoch_accuracies if failed is None else [], "settings": values,
+            "source_accuracy": pre.epoch_accuracies, "scratch_accuracy": scratch.epoch_accuracies,
+            "scratch_status": scratch.status,
+            "activation_parameters": fine.epoch_parameters if failed is None else [],
             "wall_seconds": round(outcome["wall_seconds"], 3), "group_id": group_id, "group_size": group_size,
             "seconds_per_run": round(outcome["wall_seconds"] / group_size, 3), "device": device,
             "library_version": __version__, "torch_version": torch.__version__, "finished_at": now_iso()}
