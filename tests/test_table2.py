@@ -127,3 +127,35 @@ def test_cli_svhn_offline_is_one_line(tmp_path, capsys, monkeypatch, data_dir):
     assert not (tmp_path / "out" / "runs.jsonl").exists()
     assert main(["reproduce", "table1", "--source", "svhn", "--out", str(tmp_path)]) == 2
     assert "belong to table2" in capsys.readouterr().err
+
+
+def test_page_shows_the_shipped_transfer_table_and_runs_a_small_one(tmp_path, monkeypatch, data_dir):
+    """The Reproduce page: the shipped MNIST -> Fashion-MNIST runs with their claims and no paper column,
+    then a small live Table 2 in the background."""
+    import time
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("ARELU_DATA_DIR", data_dir)
+    at = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "pages" / "reproduce.py"), default_timeout=120)
+    at.run()
+    experiment = next(s for s in at.selectbox if s.label == "Experiment")
+    experiment.set_value("table2").run()
+    files = next(s for s in at.selectbox if s.label == "Results file")
+    files.set_value(next(o for o in files.options if "table2" in str(o))).run()
+    assert not at.exception and not at.error
+    assert any("not the paper's pair" in w.value for w in at.warning)
+    assert any("pretraining on the source helps" in m.value for m in (*at.success, *at.warning, *at.info))
+    table = at.dataframe[-1].value
+    assert set(table["setting"]) == set(settings(20)) and table["paper"].isna().all()
+    # a small live run: 5 000 images, 1 + 1 epochs, ReLU and AReLU, one seed
+    at.selectbox(key="t2_subset").set_value(next(k for k in at.selectbox(key="t2_subset").options if "5 000" in k))
+    at.number_input(key="t2_finetune").set_value(1)
+    next(b for b in at.button if b.label == "Start").click().run()
+    deadline = time.monotonic() + 600
+    while at.session_state["reproduce_run"].running:
+        assert time.monotonic() < deadline
+        time.sleep(2)
+    at.run()
+    assert not at.exception and not at.error, at.error
+    run = at.session_state["reproduce_run"]
+    assert run.result["finished"] == 2 and run.result["target"] == "fashion-mnist"
