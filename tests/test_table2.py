@@ -159,3 +159,16 @@ def test_page_shows_the_shipped_transfer_table_and_runs_a_small_one(tmp_path, mo
     assert not at.exception and not at.error, at.error
     run = at.session_state["reproduce_run"]
     assert run.result["finished"] == 2 and run.result["target"] == "fashion-mnist"
+
+
+def test_shipped_transfer_runs_are_real_and_labelled():
+    """assets/results/table2: full-data MNIST -> Fashion-MNIST runs, device recorded, no paper column."""
+    from arelu_core.reproduce.results import ResultsFile
+    path = Path(__file__).resolve().parents[1] / "assets" / "results" / "table2" / "runs.jsonl"
+    records = ResultsFile(path, "table2").read()
+    assert records and all((r["source"], r["target"], r["train_subset"], r["epochs"], r["pretrain_epochs"])
+                           == ("mnist", "fashion-mnist", None, 20, 5) for r in records)
+    assert all(r["device"] and r["status"] == "finished" and len(r["accuracy"]) == 20 for r in records)
+    summary = summarise_table2(records)
+    assert not summary["paper_pair"] and all(c["paper"] is None for c in summary["cells"])
+    assert {len(c["seeds"]) for c in summary["cells"]} == {3}
