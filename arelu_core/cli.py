@@ -23,11 +23,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arelu", description="AReLU Lab: the AReLU activation, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train MNIST-Conv with any activation")
+    p = sub.add_parser("train", help="train MNIST-Conv or a deep network with any activation")
     p.add_argument("--activation", default="arelu", help="registry name, e.g. arelu, relu, prelu, relu+elsa")
-    p.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9) or adam")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--network", default="mnist-conv",
+                   help="mnist-conv, resnet18, seresnet18, vgg16, densenet121 or mobilenetv2 (`arelu networks`)")
+    p.add_argument("--dataset", default="mnist", help="mnist, fashion-mnist, cifar100, ...")
+    p.add_argument("--width", type=float, default=1.0, help="deep networks: channel multiplier (1 = published)")
+    p.add_argument("--optimizer", default=None, help="sgd (momentum 0.9) or adam (default sgd)")
+    p.add_argument("--lr", type=float, default=None, help="default 1e-3; deep networks 0.1 (the paper's)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 128; deep networks 64 (the paper's)")
+    p.add_argument("--weight-decay", type=float, default=None, help="default 0; deep networks 5e-4 (the paper's)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crop + flip (default: on for deep networks)")
+    p.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
+                   help="bfloat16 autocast + channels-last on CUDA (auto: deep networks)")
+    p.add_argument("--test-subset", type=int, help="test accuracy on the first N test images only")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--alpha", type=float, help="alpha initialisation (AReLU/ELSA), in (0, 1)")
@@ -65,12 +75,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> dict:
     from .checkpoint import save_checkpoint
-    from .trainer import TrainConfig, train
+    from .trainer import deep_recipe, train
     params = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta)) if v is not None}
-    config = TrainConfig(activation=args.activation, activation_params=params, optimizer=args.optimizer,
-                         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
-                         device=args.device, data_dir=args.data_dir, train_subset=args.train_subset,
-                         compile=args.compile).validate()
+    given = {k: v for k, v in (("optimizer", args.optimizer), ("lr", args.lr), ("batch_size", args.batch_size),
+                               ("weight_decay", args.weight_decay), ("augment", args.augment)) if v is not None}
+    config = deep_recipe(args.network, activation=args.activation, activation_params=params, epochs=args.epochs,
+                         seed=args.seed, device=args.device, data_dir=args.data_dir, train_subset=args.train_subset,
+                         test_subset=args.test_subset, compile=args.compile, dataset=args.dataset,
+                         width=args.width, amp=args.amp, **given).validate()
     bar = None if args.json or not sys.stderr.isatty() else _progress_bar(config)
 
     def on_event(event):
@@ -86,21 +98,22 @@ def cmd_train(args) -> dict:
         bar.close()
     summary = result.summary()
     if args.save and result.status == "finished":
-        meta = {k: summary["config"][k] for k in ("optimizer", "lr", "batch_size", "epochs", "seed", "train_subset")}
+        meta = {k: summary["config"][k] for k in ("dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
+                                                  "train_subset", "weight_decay", "augment")}
         save_checkpoint(args.save, result.model, {**meta, "test_accuracy": result.test_accuracy,
                                                   "device": result.device})
         summary["checkpoint"] = args.save
     if not args.json:
         acc = "n/a" if result.test_accuracy is None else f"{result.test_accuracy:.2f}%"
-        print(f"{result.status}: {config.activation} {config.optimizer} lr={config.lr:g} -> test accuracy {acc} "
+        print(f"{result.status}: {config.network} {config.activation} {config.optimizer} lr={config.lr:g} -> test accuracy {acc} "
               f"on {result.device}, {result.samples_per_second:.0f} samples/s; {result.message}")
     return summary
 
 
 def _progress_bar(config):
     from tqdm import tqdm
-    from .data import load_mnist
-    n = len(load_mnist(True, config.data_dir).subset(config.train_subset))
+    from .data import load_dataset
+    n = len(load_dataset(config.dataset, True, config.data_dir).subset(config.train_subset))
     return tqdm(total=config.epochs * -(-n // config.batch_size), unit="step", file=sys.stderr, leave=False)
 
 

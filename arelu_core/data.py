@@ -133,3 +133,57 @@ def _load_cached(root: str, train: bool, device: str, download: bool, progress) 
 def _missing_message(root: str, why: str) -> str:
     return (f"MNIST not found in {root}/MNIST/raw and {why}; pass --data-dir or set {ENV_VAR} "
             f"to a folder holding MNIST/raw (torchvision's layout), or connect to the internet")
+
+
+# ---- helper E stopgap: the dataset API helper D is adding (load_dataset, dataset_info). ----
+# Only what the deep networks need (MNIST, Fashion-MNIST, CIFAR-100); D's version replaces this block.
+@dataclass(frozen=True)
+class DatasetInfo:
+    key: str
+    name: str
+    channels: int
+    size: int
+    num_classes: int
+    folder: str
+
+
+DATASETS = {d.key: d for d in (DatasetInfo("mnist", "MNIST", 1, 28, 10, "MNIST/raw"),
+                               DatasetInfo("fashion-mnist", "Fashion-MNIST", 1, 28, 10, "FashionMNIST/raw"),
+                               DatasetInfo("cifar100", "CIFAR-100", 3, 32, 100, "cifar-100-python"))}
+
+
+def dataset_info(name: str) -> DatasetInfo:
+    from .errors import ConfigError
+    key = str(name).strip().lower().replace("_", "-")
+    key = {"fashion": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-100": "cifar100"}.get(key, key)
+    if key not in DATASETS:
+        raise ConfigError(f"unknown dataset {name!r}; choose one of: {', '.join(DATASETS)}")
+    return DATASETS[key]
+
+
+def load_dataset(name: str, train: bool, data_dir=None, device="cpu", download: bool = True) -> MNISTTensors:
+    info = dataset_info(name)
+    if info.key == "mnist":
+        return load_mnist(train, data_dir, device, download)
+    return _load_other(info.key, str(resolve_data_dir(data_dir).resolve()), bool(train), str(torch.device(device)), download)
+
+
+@lru_cache(maxsize=8)
+def _load_other(key: str, root: str, train: bool, device: str, download: bool) -> MNISTTensors:
+    import numpy as np
+    import torchvision.datasets as tvd
+    info = DATASETS[key]
+    try:
+        if key == "cifar100":
+            ds = tvd.CIFAR100(root, train=train, download=download)
+            images = torch.from_numpy(np.ascontiguousarray(ds.data.transpose(0, 3, 1, 2)))
+            labels = torch.tensor(ds.targets, dtype=torch.long)
+        else:
+            ds = tvd.FashionMNIST(root, train=train, download=download)
+            images, labels = ds.data.unsqueeze(1), ds.targets.long()
+    except Exception as exc:
+        raise DataUnavailableError(f"{info.name} not found or unreadable in {root}/{info.folder} "
+                                   f"({str(exc).splitlines()[0][:120] if str(exc) else type(exc).__name__}); "
+                                   f"pass --data-dir or set {ENV_VAR}, or connect to the internet") from None
+    return MNISTTensors(images.to(device).float().div_(255), labels.to(device))
+# ---- end of helper E stopgap ----
