@@ -25,7 +25,7 @@ from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso,
 
 EXPERIMENT = "fig4"
 TITLE = "Figure 4: deep networks, test accuracy per epoch"
-PAPER_ACTIVATIONS = ("relu", "leakyrelu", "prelu", "selu", "pau", "arelu")
+PAPER_ACTIVATIONS = ("relu", "lrelu", "prelu", "selu", "pau", "arelu")
 PAPER_EPOCHS = 45
 DEFAULT_EPOCHS = 5
 NOTE = (f"The paper trains {PAPER_EPOCHS} epochs on CIFAR-100 and names only ResNet-18 and SE-ResNet-18; our other "

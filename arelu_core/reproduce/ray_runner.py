@@ -15,7 +15,7 @@ from typing import Callable
 from ..errors import ConfigError
 
 MAX_RETRIES = 3                # a task whose worker dies (killed, node lost) runs again, up to this often
-CONNECT_TIMEOUT_S = 30
+CONNECT_TIMEOUT_S = 10
 
 
 class RayUnavailableError(ConfigError):
@@ -43,14 +43,30 @@ def connect(address: str, threads: int = 1):
         if address == "local":
             ray.init(**kwargs)
         else:
-            import os
-            os.environ.setdefault("RAY_gcs_rpc_server_connect_timeout_s", str(CONNECT_TIMEOUT_S))
+            _check_reachable(address)
             ray.init(address=address, **kwargs)
+    except RayUnavailableError:
+        raise
     except Exception as exc:   # ConnectionError, RuntimeError, ValueError (bad address), timeouts
         reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
         raise RayUnavailableError(f"cannot reach the Ray cluster at {address!r} ({reason}); "
                                   f"start one with `ray start --head` or use --ray local") from None
     return ray
+
+
+def _check_reachable(address: str) -> None:
+    """ray.init keeps retrying an address where nothing listens (minutes): try the port first."""
+    import socket
+    if ":" not in address.removeprefix("ray://"):
+        return                         # "auto" (RAY_ADDRESS / a local `ray start`): Ray resolves it
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=CONNECT_TIMEOUT_S):
+            pass
+    except (OSError, ValueError) as exc:
+        raise RayUnavailableError(f"cannot reach the Ray cluster at {address!r} "
+                                  f"({getattr(exc, 'strerror', None) or exc}); start one with `ray start --head` "
+                                  f"or use --ray local") from None
 
 
 def run_on_ray(fn: Callable[..., dict], items: list[dict], address: str, on_result: Callable[[dict], None], *,
