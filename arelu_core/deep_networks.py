@@ -70,6 +70,10 @@ def _cifar_vgg16(act_layer, in_channels, num_classes, width):
     # single linear layer on the 512 pooled features. A tiny mlp_ratio keeps the throw-away head cheap.
     model = VGG(cfg, num_classes=num_classes, in_chans=in_channels, act_layer=act_layer,
                 norm_layer=nn.BatchNorm2d, mlp_ratio=1 / 4096)
+    # The fifth max-pool takes a 32x32 input's 2x2 map to 1x1; a 28x28 (Fashion-MNIST) input reaches it at
+    # 1x1 and a plain pool would leave nothing. An adaptive max-pool to 1x1 is the same op at 32x32.
+    last_pool = max(i for i, m in enumerate(model.features) if isinstance(m, nn.MaxPool2d))
+    model.features[last_pool] = nn.AdaptiveMaxPool2d(1)
     model.pre_logits = nn.Identity()
     model.head = ClassifierHead(cfg[-2], num_classes, pool_type="avg")
     model.num_features = cfg[-2]
@@ -171,8 +175,8 @@ class DeepNetwork(nn.Module):
         if self.network_name in ("resnet18", "seresnet18"):
             return [("first layer", n.act1)] + [(f"stage {i}", getattr(n, f"layer{i}")) for i in range(1, 5)]
         if self.network_name == "vgg16":
-            acts = [m for m in n.features if not isinstance(m, (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d))]
-            ends = [i for i, m in enumerate(n.features) if isinstance(m, nn.MaxPool2d)]
+            acts = [m for m in n.features if getattr(m, "arelu_site", False)]
+            ends = [i for i, m in enumerate(n.features) if isinstance(m, (nn.MaxPool2d, nn.AdaptiveMaxPool2d))]
             return [("first layer", acts[0])] + [(f"stage {k + 1}", n.features[i - 1]) for k, i in enumerate(ends)]
         if self.network_name == "densenet121":
             f = n.features
