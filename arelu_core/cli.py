@@ -55,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("activations", help="list the registry: name, parameters per layer, formula")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("networks", help="list the networks: activation sites and parameter counts per activation")
+    p.add_argument("--activations", nargs="+", default=["relu", "prelu", "pau", "arelu"], metavar="NAME",
+                   help="activations to count parameters with (default: relu prelu pau arelu)")
+    p.add_argument("--dataset", default="cifar100", help="input channels and classes follow it (default cifar100)")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the deep networks")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("bench", help="speed and memory: AReLU vs ReLU (MNIST-Conv, ResNet-18), trainer vs DataLoader")
     p.add_argument("--quick", action="store_true", help="smaller tensor and fewer steps (a smoke run)")
     p.add_argument("--steps", type=int, default=None, help="training steps per throughput measurement")
@@ -150,13 +157,30 @@ def cmd_activations(args) -> dict:
     return {"activations": rows}
 
 
+def cmd_networks(args) -> dict:
+    from .activations import resolve_name
+    from .data import dataset_info
+    from .deep_networks import network_table
+    info = dataset_info(args.dataset)
+    acts = [resolve_name(a)[0] for a in args.activations]
+    rows = network_table(acts, info.channels, info.num_classes, args.width)
+    if not args.json:
+        print(f"{'network':<12} {'sites':>5}  " + "  ".join(f"{a:>11}" for a in acts)
+              + f"   (parameters, {info.name} input, width {args.width:g})")
+        for r in rows:
+            print(f"{r['key']:<12} {r['sites']:>5}  " + "  ".join(f"{r['parameters'][a]:>11,}" for a in acts)
+                  + f"   {r['note']}")
+    return {"dataset": info.key, "width": args.width, "networks": rows}
+
+
 def cmd_bench(args) -> dict:
     from .bench import run_benchmarks
     return run_benchmarks(quick=args.quick, steps=args.steps, parts=args.only, data_dir=args.data_dir,
                           device=args.device, verbose=not args.json, compiled=args.compiled)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench,
+            "networks": cmd_networks}
 
 
 def main(argv=None) -> int:

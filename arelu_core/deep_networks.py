@@ -53,7 +53,8 @@ def _cifar_resnet(act_layer, in_channels, num_classes, width, se=False):
     # timm sizes its plain stem at 64 channels whatever the width; its "deep" stem is 2 x stem_width
     # wide. We take the latter's sizing and put the CIFAR stem in its place (one 3x3 conv, stride 1).
     model = ResNet(BasicBlock, (2, 2, 2, 2), num_classes=num_classes, in_chans=in_channels, channels=channels,
-                   stem_type="deep", stem_width=channels[0] // 2, act_layer=act_layer, block_args=block_args)
+                   stem_type="deep", stem_width=channels[0] // 2, act_layer=act_layer, block_args=block_args,
+                   zero_init_last=False)   # as the CIFAR ResNets (pytorch-cifar100): no zero-gamma residual branches
     model.conv1 = nn.Conv2d(in_channels, channels[0], 3, stride=1, padding=1, bias=False)
     model.maxpool = nn.Identity()
     return model
@@ -195,15 +196,18 @@ def create_network(name: str, activation: str = "relu", in_channels: int = 1, nu
 
 
 def network_table(activations: list[str], in_channels: int = 3, num_classes: int = 100, width: float = 1.0) -> list[dict]:
-    """Per network: activation sites and parameter count with each activation (counted on built models)."""
+    """Per network: activation sites and parameter count with each activation.
+
+    The weights are counted on the ReLU network built on the meta device (shapes only, no
+    initialisation), plus, per site, the parameters of one built activation (PAU fits its
+    coefficients when built: that needs a real device)."""
+    per_site = {a: sum(p.numel() for p in create_activation(a).parameters()) for a in activations}
     rows = []
     for key in list_networks():
-        counts = {}
-        for act in activations:
-            with torch.device("meta"):     # counting needs shapes only: no weight initialisation
-                model = create_network(key, act, in_channels, num_classes, width)
-            counts[act] = sum(p.numel() for p in model.parameters())
-        sites = getattr(model, "sites", len(getattr(model, "blocks", [])))
-        rows.append({"key": key, "name": NETWORKS[key].name, "sites": sites, "parameters": counts,
-                     "note": NETWORKS[key].note})
+        with torch.device("meta"):
+            model = create_network(key, "relu", in_channels, num_classes, width)
+        base = sum(p.numel() for p in model.parameters())
+        sites = model.sites if isinstance(model, DeepNetwork) else len(model.blocks)
+        rows.append({"key": key, "name": NETWORKS[key].name, "sites": sites, "note": NETWORKS[key].note,
+                     "parameters": {a: base + sites * n for a, n in per_site.items()}})
     return rows
