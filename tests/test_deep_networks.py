@@ -179,3 +179,28 @@ def test_shipped_deep_checkpoints_fit_and_are_small(repo):
         assert path.stat().st_size <= 10 * 1024 * 1024
         model, meta = load_checkpoint(path)
         assert (meta["network"], meta["dataset"], meta["activation"]) == ("resnet18", "fashion-mnist", entry["activation"])
+
+
+def test_deep_gradcam_matches_pytorch_grad_cam_on_the_shipped_pair(repo, data_dir):
+    """Our per-stage Grad-CAM against pytorch_grad_cam's GradCAM (an independent implementation)."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from arelu_core.data import load_dataset
+    from arelu_core.deep_cam import compare_deep, deep_cams
+    deep = repo / "models" / "deep"
+    relu, _ = load_checkpoint(deep / "resnet18_relu_fashion-mnist.pt")
+    arelu, _ = load_checkpoint(deep / "resnet18_arelu_fashion-mnist.pt")
+    image = load_dataset("fashion-mnist", False, data_dir).images[0]
+    pairs, cls, probs_a, probs_b = compare_deep(relu, arelu, image)
+    assert [p.label for p in pairs] == ["first layer", "stage 1", "stage 2", "stage 3", "stage 4"]
+    assert [p.raw_size for p in pairs] == [(28, 28), (28, 28), (14, 14), (7, 7), (4, 4)]
+    assert cls == int(probs_a.argmax()) and abs(probs_b.sum() - 1) < 1e-4
+    for p in pairs:
+        assert p.cam_a.shape == (28, 28) and np.allclose(p.difference, p.cam_a - p.cam_b)
+    cams, _, _ = deep_cams(arelu, image, cls)
+    for (label, module), ours in zip(arelu.stages(), cams):
+        with GradCAM(model=arelu.net, target_layers=[module]) as cam:
+            theirs = cam(input_tensor=image[None], targets=[ClassifierOutputTarget(cls)])[0]
+        assert np.corrcoef(ours.heat.ravel(), theirs.ravel())[0, 1] > 0.999, label
+    with pytest.raises(ConfigError, match="takes 1-channel images"):
+        deep_cams(arelu, torch.rand(3, 32, 32))

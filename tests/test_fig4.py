@@ -58,10 +58,17 @@ def test_resumable_and_ray_gives_the_same_accuracies(tmp_path, data_dir):
     first = (tmp_path / "local" / "runs.jsonl").read_text().splitlines()[0]
     (ray_out / "runs.jsonl").write_text(first + "\n")
     import ray
+    from arelu_core.reproduce import run_experiment
+    table1 = dict(activations=["relu", "arelu"], optimizers=["sgd"], lrs=[1e-2], seeds=[0], train_subset=256,
+                  device="cpu", data_dir=data_dir, group_size=1)
+    t1_local = run_experiment("table1", **table1, out=tmp_path / "t1_local")
     try:
         via_ray = run_fig4(**SMALL, device="cpu", data_dir=data_dir, out=ray_out, ray="local")
+        t1_ray = run_experiment("table1", **table1, out=tmp_path / "t1_ray", ray="local")   # same Ray session
     finally:
         ray.shutdown()
+    assert t1_ray["trained_now"] == 2
+    assert [c["mean"] for c in t1_ray["cells"]] == [c["mean"] for c in t1_local["cells"]]
     assert via_ray["skipped"] == 1 and via_ray["trained_now"] == 1 and via_ray["status"] == "finished"
     by_key = lambda path: {r["key"]: r for r in ResultsFile(path / "runs.jsonl", "fig4").read()}  # noqa: E731
     ours, theirs = by_key(tmp_path / "local"), by_key(ray_out)

@@ -106,7 +106,7 @@ def cmd_reproduce(args) -> dict:
                              lrs=_split(args.lrs, float), seeds=_split(args.seeds, int), epochs=args.epochs,
                              train_subset=args.train_subset, device=args.device, out=args.out,
                              group_size=args.group_size, data_dir=args.data_dir, baseline=args.baseline,
-                             progress=progress)
+                             progress=progress, ray=args.ray)
     if not quiet:
         print(format_table(summary))
         print(f"results: {summary['results_file']} ({summary['skipped']} runs already there, "

@@ -9,6 +9,7 @@ import threading
 import time
 import traceback
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -64,7 +65,7 @@ def make_record(experiment: str, spec: RunSpec, outcome: dict, group_id: str, gr
 def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=None, seeds=None, epochs=None,
                    train_subset: int | None = None, device: str = "auto", out=None, group_size: int | None = None,
                    data_dir=None, baseline=None, progress: Callable[[dict], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> dict:
+                   should_stop: Callable[[], bool] | None = None, ray: str | None = None) -> dict:
     """Train what is missing, return the summary (cells, claims, seconds) plus bookkeeping.
 
     progress(event) gets {"kind": "group", "index", "groups", "runs"}, {"kind": "step", "step", "total"}
@@ -84,7 +85,20 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
     todo = [r for r in runs if r.key() not in done]
     groups = make_groups(todo, group_size)
     trained = 0
-    if groups:
+    if groups and ray:   # each group as one Ray task (ray_runner.py); records appended as groups come back
+        from .ray_runner import run_on_ray
+        threads = torch.get_num_threads()
+        items = [{"experiment": spec.name, "specs": [asdict(s) for s in g], "threads": threads} for g in groups]
+
+        def finished(records):
+            nonlocal trained
+            results.append(records)
+            trained += len(records)
+            for record in records:
+                emit({"kind": "run", "record": record})
+        run_on_ray(train_group_task, items, ray, finished, device=device, threads=threads, should_stop=should_stop,
+                   data_dir=str(Path(data_dir).expanduser().resolve()) if data_dir else None)
+    elif groups:
         torch_device = resolve_device(device)
         label = device_label(torch_device)
         train_data = load_mnist(True, data_dir, torch_device)
@@ -113,6 +127,21 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
                     "status": "finished" if len(records) == len(runs) else "partial"})
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def train_group_task(item: dict, data_dir=None, device: str = "auto") -> list[dict]:
+    """One group of an experiment trained where it lands (a Ray worker): its results records.
+
+    The driver's thread count goes along, so the numbers equal a local run's on the same device."""
+    torch.set_num_threads(item["threads"])
+    spec = get_experiment(item["experiment"])
+    group = [RunSpec(**s) for s in item["specs"]]
+    torch_device = resolve_device(device)
+    outcomes = train_group(group, load_mnist(True, data_dir, torch_device), load_mnist(False, data_dir, torch_device),
+                           torch_device, params_every=spec.params_every)
+    group_id = uuid.uuid4().hex[:12]
+    return [make_record(spec.name, s, o, group_id, len(group), device_label(torch_device))
+            for s, o in zip(group, outcomes) if o["status"] != "stopped"]
 
 
 def _baseline(experiment: str, out: Path, baseline) -> list[dict] | None:
