@@ -12,6 +12,7 @@ else model A's prediction, so both maps explain the same class.
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,6 +21,10 @@ import torch.nn.functional as F
 
 from .deep_networks import DeepNetwork
 from .errors import ConfigError
+
+
+# The hooks sit on the model, which the app shares between sessions (cached): one Grad-CAM at a time.
+_HOOKS = threading.Lock()
 
 
 @dataclass
@@ -54,6 +59,11 @@ def deep_cams(model: DeepNetwork, image, target: int | None = None) -> tuple[lis
     """(Grad-CAM of every stage, the class explained, the class probabilities) for one image."""
     x = check_input(model, image).to(next(model.parameters()).device)
     stages = model.stages()
+    with _HOOKS:
+        return _deep_cams(model, x, stages, target)
+
+
+def _deep_cams(model, x, stages, target):
     maps: dict[str, torch.Tensor] = {}
     hooks = [module.register_forward_hook(lambda m, i, o, label=label: maps.__setitem__(label, o))
              for label, module in stages]

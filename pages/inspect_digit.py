@@ -14,6 +14,7 @@ from plotly.subplots import make_subplots
 from arelu_core import activation_info
 from arelu_core import inspection
 from arelu_core.errors import AReLULabError
+from ui import deep_cam_view
 from pages.common import PALETTE, checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
 
 BLOCK_NAMES = [f"Block {i + 1} · {s}×{s}" for i, s in enumerate(inspection.FEATURE_SIZES)]
@@ -44,7 +45,7 @@ def short_name(model) -> str:
 
 
 # -- the two checkpoints --------------------------------------------------------------------------
-entries = list_checkpoints()
+entries = list_checkpoints(include_deep=True)
 if not entries:
     st.info("No checkpoint yet. Train one on **Train live** and save it, or run scripts/make_checkpoints.py.")
     st.stop()
@@ -62,15 +63,26 @@ entry_a = pick_a.selectbox("Model A", entries, index=default_index("relu", 0), f
                            key="inspect_model_a")
 entry_b = pick_b.selectbox("Model B", entries, index=default_index("arelu", 1), format_func=checkpoint_label,
                            key="inspect_model_b")
-models = []
+models, metas = [], []
 for column, entry in ((pick_a, entry_a), (pick_b, entry_b)):
     with column, user_errors(f"Could not load {entry.path.name}"):
-        models.append(load_checkpoint_cached(entry.path)[0])
+        model, meta = load_checkpoint_cached(entry.path)
+        models.append(model)
+        metas.append(meta)
 if len(models) < 2:
     st.stop()
 names = [f"A: {short_name(models[0])}", f"B: {short_name(models[1])}"]
 if names[0][3:] == names[1][3:]:
     names = [f"A: {entry_a.title}", f"B: {entry_b.title}"]
+
+# -- deep networks (paper Fig. 5): their own view, on their dataset's images ----------------------
+problem = deep_cam_view.mismatch(metas, models)
+if problem:
+    st.error(problem)
+    st.stop()
+if hasattr(models[0], "network_name"):
+    deep_cam_view.render(models, metas, names, user_errors)
+    st.stop()
 
 # -- the digit ------------------------------------------------------------------------------------
 st.subheader("The digit")

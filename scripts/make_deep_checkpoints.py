@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from arelu_core import __version__  # noqa: E402
+from arelu_core import __version__, activation_info  # noqa: E402
 from arelu_core.checkpoint import save_checkpoint  # noqa: E402
 from arelu_core.trainer import deep_recipe, train  # noqa: E402
 
@@ -53,7 +53,8 @@ def main():
         save_checkpoint(path, result.model, {**recipe, "test_accuracy": result.test_accuracy, "device": result.device,
                                              "epoch_accuracies": result.epoch_accuracies})
         manifest["models"][f"{NETWORK}-{act}"] = {
-            "file": path.name, "activation": act, **recipe, "test_accuracy": result.test_accuracy,
+            "file": path.name, "title": f"ResNet-18 {activation_info(act).name} (Fashion-MNIST, width {args.width:g})",
+            "activation": act, **recipe, "test_accuracy": result.test_accuracy,
             "epoch_accuracies": result.epoch_accuracies, "epoch_seconds": [round(s, 2) for s in result.epoch_seconds],
             "amp": result.amp, "parameters": sum(p.numel() for p in result.model.parameters()),
             "bytes": path.stat().st_size, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
