@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .activations import activation_info, resolve_name
+from .activations import activation_info, check_params
 from .activations.compiled import COMPILE_CHOICES, compile_pays, use_compiled
 from .data import MNISTTensors, dataset_info, load_dataset
 from .errors import ConfigError
@@ -57,7 +57,8 @@ class TrainConfig:
     amp: str = "auto"                # mixed precision (bfloat16) + channels-last: "auto" = deep network on CUDA
 
     def validate(self) -> "TrainConfig":
-        resolve_name(self.activation)  # ConfigError listing the choices
+        # The activation's own rules (activations/registry.py): which parameters, and their start ranges.
+        self.activation_params = check_params(self.activation, self.activation_params, training=True)
         self.dataset = dataset_info(self.dataset).key
         self.network = network_info(self.network).key
         if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and 0 < self.width <= 4):
@@ -81,12 +82,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value}")
-        alpha = self.activation_params.get("alpha")
-        if alpha is not None and not (0 < float(alpha) < 1):
-            raise ConfigError(f"alpha initialisation must lie in (0, 1), got {alpha}")
-        beta = self.activation_params.get("beta")
-        if beta is not None and not math.isfinite(float(beta)):
-            raise ConfigError(f"beta initialisation must be a finite number, got {beta}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         self.compile = str(self.compile).lower()
         if self.compile not in COMPILE_CHOICES:
             raise ConfigError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, got {self.compile!r}")
@@ -139,6 +136,9 @@ class TrainResult:
     live_evals: list[dict]         # {"step", "accuracy"}
     compiled: bool = False         # AReLU/ELSA ran through torch.compile
     amp: bool = False              # bfloat16 autocast + channels-last (deep networks on CUDA)
+    epoch_parameters: list = field(default_factory=list)  # activation_parameters() at the start and after
+                                                           # each epoch ([] for an activation without any)
+    wall_seconds: float = 0.0      # the whole call: data, model, training and evaluation
 
     @property
     def test_accuracy(self) -> float | None:
@@ -162,6 +162,7 @@ def make_model(config: TrainConfig):
 
 
 def make_optimizer(config: TrainConfig, params):
+    """The one optimizer factory (the batched reproduction stacks G models' parameters into one)."""
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
@@ -200,6 +201,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
     Deterministic on the CPU for a given seed: the seed fixes the initial weights, RReLU's noise
     and the batch order.
     """
+    started_call = time.perf_counter()
     config.validate()
     emit = callback or (lambda event: None)
     device = resolve_device(config.device)
@@ -228,6 +230,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
 
     status, message = "finished", "training finished"
     losses, params_trace, live_evals = [], [], []
+    epoch_parameters = [model.activation_parameters()] if has_params else []
     epoch_accuracies, epoch_seconds, train_seconds, step, samples = [], [], 0.0, 0, 0
 
     def report_params():
@@ -287,6 +290,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
             test_acc = accuracy(model, test_images, test_labels, eval_batch)
         epoch_accuracies.append(test_acc)
         epoch_seconds.append(seconds)
+        if has_params:
+            epoch_parameters.append(model.activation_parameters())
         report_params()
         emit({"kind": "epoch", "epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds,
               "samples_per_second": epoch_samples / seconds,
@@ -297,4 +302,5 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
                        epoch_seconds=epoch_seconds,
                        samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
                        steps=step, losses=losses, params_trace=params_trace, live_evals=live_evals,
-                       compiled=compiled, amp=amp)
+                       compiled=compiled, amp=amp, epoch_parameters=epoch_parameters,
+                       wall_seconds=time.perf_counter() - started_call)
