@@ -79,15 +79,17 @@ def cam_grid(pairs, image: np.ndarray, names: list[str]) -> go.Figure:
     fig.update_yaxes(visible=False, scaleanchor="x", constrain="domain")
     for i in range(2, 3 * len(pairs) + 1):
         fig.update_yaxes(scaleanchor=f"x{i}", row=(i - 1) // 3 + 1, col=(i - 1) % 3 + 1)
-    fig.update_layout(height=250 * len(pairs) + 40, margin=dict(l=0, r=40, t=40, b=0))
+    fig.update_layout(height=250 * len(pairs) + 40, margin=dict(l=0, r=40, t=40, b=0), showlegend=False)
     return fig
 
 
 def render(models: list, metas: list[dict], names: list[str], user_errors) -> None:
     """The deep-network view of the page (called when both checkpoints are deep networks)."""
+    from arelu_core.data import dataset_info
+    from arelu_core.deep_networks import network_info
     dataset = metas[0].get("dataset") or "mnist"
-    network = models[0].network_name
-    st.caption(f"Both checkpoints are {network} networks trained on {dataset}. Grad-CAM (Selvaraju et al.) at "
+    network = network_info(models[0].network_name).name
+    st.caption(f"Both checkpoints are {network} networks trained on {dataset_info(dataset).name}. Grad-CAM (Selvaraju et al.) at "
                f"the first layer, as the paper's Fig. 5 shows it for ResNet-18 on CIFAR-100, and at each stage's "
                f"output; the third column is A − B (red: where A looks more).")
     gallery = None
