@@ -136,13 +136,13 @@ def train_group_task(item: dict, data_dir=None, device: str = "auto") -> list[di
     The driver's thread count goes along, so the numbers equal a local run's on the same device."""
     torch.set_num_threads(item["threads"])
     spec = get_experiment(item["experiment"])
-    group = [RunSpec(**s) for s in item["specs"]]
+    group = [TrainConfig(**s) for s in item["specs"]]
     torch_device = resolve_device(device)
     outcomes = train_group(group, load_mnist(True, data_dir, torch_device), load_mnist(False, data_dir, torch_device),
-                           torch_device, params_every=spec.params_every)
+                           torch_device)
     group_id = uuid.uuid4().hex[:12]
     return [make_record(spec.name, s, o, group_id, len(group), device_label(torch_device))
-            for s, o in zip(group, outcomes) if o["status"] != "stopped"]
+            for s, o in zip(group, outcomes) if o.status != "stopped"]
 
 
 def _baseline(experiment: str, out: Path, baseline) -> list[dict] | None:
