@@ -111,17 +111,36 @@ def _short_reason(exc: Exception) -> str:
     return picked.split(". Please use")[0][:200]
 
 
+def checkpoint_dataset(meta: dict) -> str:
+    """The dataset a checkpoint was trained on: its metadata's "dataset" (older files: MNIST)."""
+    from .data import dataset_info
+    from .errors import ConfigError
+    try:
+        return dataset_info(meta.get("dataset") or "mnist").key
+    except ConfigError:
+        raise CheckpointError(f"checkpoint trained on an unknown dataset {str(meta.get('dataset'))[:60]!r}") from None
+
+
 def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTConv, dict]:
-    """(model in eval mode, metadata). Any problem is a CheckpointError naming the file."""
+    """(model in eval mode, metadata). Any problem is a CheckpointError naming the file.
+
+    metadata["dataset"] is always set (older checkpoints, written before other datasets: "mnist")."""
+    from .data import dataset_info
     name = getattr(source, "name", None) or str(source)
     payload = read_checkpoint(source)
     meta = payload["metadata"]
     try:
-        from .deep_networks import create_network
-        in_channels, num_classes = int(meta.get("in_channels") or 1), int(meta.get("num_classes") or 10)
+        meta = {**meta, "dataset": checkpoint_dataset(meta)}
+    except CheckpointError as exc:
+        raise CheckpointError(f"{name}: {exc}") from None
+    info = dataset_info(meta["dataset"])
+    try:
+        in_channels = int(meta.get("in_channels") or info.channels)
+        num_classes = int(meta.get("num_classes") or info.num_classes)
         if not (1 <= in_channels <= 4 and 1 <= num_classes <= 1000):   # untrusted sizes: no huge allocation
             raise ValueError(f"implausible shape: {in_channels} input channels, {num_classes} classes")
         # Older checkpoints have no "network": MNIST-Conv.
+        from .deep_networks import create_network
         model = create_network(meta.get("network") or "mnist-conv", meta["activation"], in_channels, num_classes,
                                width=float(meta.get("width") or 1.0), **dict(meta.get("activation_params") or {}))
         model.load_state_dict(payload["state_dict"], strict=True)

@@ -42,8 +42,7 @@ from typing import Callable
 import torch
 
 from .errors import AReLULabError, ConfigError
-from .network import MNISTConv
-from .trainer import TrainConfig, TrainResult, train
+from .trainer import TrainConfig, TrainResult, make_model, train
 
 ENV_MAX_JOBS = "ARELU_MAX_JOBS"
 DEFAULT_MAX_RUNNING = 2
@@ -349,7 +348,7 @@ class JobManager:
 
 def _with_model(result: TrainResult, weights: bytes) -> TrainResult:
     """The worker's result with its model rebuilt here from the weights it sent."""
-    model = MNISTConv(result.config.activation, **result.config.activation_params)
+    model = make_model(result.config)      # the dataset decides its input channels and classes
     model.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
     return replace(result, model=model)
 

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .activations import activation_info, check_params
 from .activations.compiled import COMPILE_CHOICES, compile_pays, use_compiled
-from .data import MNISTTensors, dataset_info, load_dataset
+from .data import DatasetTensors, dataset_info, load_dataset
 from .errors import ConfigError
 from .deep_networks import create_network, network_info
 from .network import MNISTConv, accuracy
@@ -195,7 +195,7 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
 
 def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
-          train_data: MNISTTensors | None = None, test_data: MNISTTensors | None = None) -> TrainResult:
+          train_data: DatasetTensors | None = None, test_data: DatasetTensors | None = None) -> TrainResult:
     """Train config.network on config.dataset. `should_stop()` is polled every step (cooperative stop).
 
     Deterministic on the CPU for a given seed: the seed fixes the initial weights, RReLU's noise
@@ -205,8 +205,9 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
     config.validate()
     emit = callback or (lambda event: None)
     device = resolve_device(config.device)
-    train_data = (train_data or load_dataset(config.dataset, True, config.data_dir, device)).subset(config.train_subset)
-    test_data = (test_data or load_dataset(config.dataset, False, config.data_dir, device)).subset(config.test_subset)
+    info = dataset_info(config.dataset)
+    train_data = (train_data or load_dataset(info.key, True, config.data_dir, device)).subset(config.train_subset)
+    test_data = (test_data or load_dataset(info.key, False, config.data_dir, device)).subset(config.test_subset)
     train_images, train_labels = train_data.images.to(device), train_data.labels.to(device)
     test_images, test_labels = test_data.images.to(device), test_data.labels.to(device)
     live_images, live_labels = test_images[:config.live_eval_size], test_labels[:config.live_eval_size]

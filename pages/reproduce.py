@@ -13,6 +13,7 @@ from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import (EXPERIMENT_NAMES, NO_DATA, SUPPORTED, BackgroundRun, get_experiment,
                                   parse_records, summarise)
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
+from ui import table2_view
 
 RESULTS_ROOT = Path("results")
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
@@ -97,6 +98,9 @@ def trajectories(records: list[dict]) -> go.Figure | None:
 def show(summary: dict, records: list[dict], key: str):
     """key: a prefix that keeps element ids apart (the live tab and the load tab may show the same file)."""
     experiment = summary["experiment"]
+    if experiment == "table2":            # settings x activations, source -> target: its own view
+        table2_view.show(summary, records, key)
+        return
     st.caption(f"{summary['runs']} finished runs · {summary['seconds']:.0f} s of training")
     for claim in summary["claims"]:
         line = f"**{claim['claim']}** — {claim['detail']}"
@@ -174,26 +178,35 @@ with tab_run:
     run: BackgroundRun | None = st.session_state.get("reproduce_run")
     busy = run is not None and run.running
     with st.form("reproduce_form"):
+        if experiment == "table2":
+            table2_kwargs = table2_view.form(SUBSETS)
         c1, c2 = st.columns(2)
-        if experiment == "fig2":
+        if experiment == "table2":
+            activations, optimizers, lrs = table2_kwargs["activations"], ["sgd"], [1e-5]
+        elif experiment == "fig2":
             activations = ["arelu"]
             c1.write("AReLU from the paper's 9 initialisations, trained together.")
         else:
             choices = [a for a in list_activations() if experiment != "table4" or a != "arelu"]
             default = [a for a in ("relu", "prelu", "arelu") if a in choices]
             activations = c1.multiselect("Activations", choices, default=default, format_func=_name)
-        optimizers = c2.multiselect("Optimizers", list(spec.optimizers), default=["sgd"],
-                                    format_func=lambda o: "SGD (momentum 0.9)" if o == "sgd" else "Adam")
-        small = [lr for lr in spec.lrs if lr in (1e-3, 1e-4)] or list(spec.lrs[:1])
-        lrs = c2.multiselect("Learning rates", list(spec.lrs), default=small if experiment != "fig3" else [1e-4],
-                             format_func=lambda lr: f"{lr:.0e}")
-        seeds = c1.number_input("Seeds per cell", 1, 5, 1)
-        epochs = c2.number_input("Epochs", 1, 20, 1 if spec.epochs == 1 else 2, disabled=spec.epochs == 1)
-        subset = SUBSETS[c1.selectbox("Training digits", list(SUBSETS))]
+        if experiment != "table2":
+            optimizers = c2.multiselect("Optimizers", list(spec.optimizers), default=["sgd"],
+                                        format_func=lambda o: "SGD (momentum 0.9)" if o == "sgd" else "Adam")
+            small = [lr for lr in spec.lrs if lr in (1e-3, 1e-4)] or list(spec.lrs[:1])
+            lrs = c2.multiselect("Learning rates", list(spec.lrs), default=small if experiment != "fig3" else [1e-4],
+                                 format_func=lambda lr: f"{lr:.0e}")
+            seeds = c1.number_input("Seeds per cell", 1, 5, 1)
+            epochs = c2.number_input("Epochs", 1, 20, 1 if spec.epochs == 1 else 2, disabled=spec.epochs == 1)
+            subset = SUBSETS[c1.selectbox("Training digits", list(SUBSETS))]
         start = st.form_submit_button("Start", type="primary", disabled=busy)
     if start:
         if not activations or not optimizers or not lrs:
             st.error("Pick at least one activation, optimizer and learning rate.")
+        elif experiment == "table2":
+            st.session_state["reproduce_run"] = BackgroundRun("table2", out=APP_OUT / "table2", device="auto",
+                                                              **table2_kwargs).start()
+            st.rerun()
         else:
             st.session_state["reproduce_run"] = BackgroundRun(
                 experiment, activations=activations, optimizers=optimizers, lrs=sorted(lrs, reverse=True),
@@ -232,7 +245,8 @@ with tab_run:
                 st.error(str(exc))
                 return
             same = [r for r in records if r.get("train_subset") == current.kwargs["train_subset"]
-                    and r.get("epochs") == current.kwargs["epochs"]]
+                    and r.get("epochs") == current.kwargs["epochs"]
+                    and all(r.get(k) == current.kwargs[k] for k in ("source", "target") if k in current.kwargs)]
             show(result, same, "live")
 
     live()
@@ -250,7 +264,9 @@ with tab_load:
     elif not found:
         st.info(f"No results under {RESULTS_ROOT}/ yet: run `arelu reproduce table1` (or a small version here).")
     else:
-        path = st.selectbox("Results file", found, format_func=results_label)
+        # The chosen experiment's own results first (the shipped ones when there are no others).
+        same = [i for i, p in enumerate(found) if p.parent.name == experiment]
+        path = st.selectbox("Results file", found, index=same[0] if same else 0, format_func=results_label)
         if path.is_relative_to(SHIPPED_ROOT):
             st.caption("Shipped with AReLU Lab: our own full runs on the real MNIST, made with `arelu reproduce` "
                        "(commands, machine and times in `assets/results/README.md`).")

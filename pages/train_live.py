@@ -25,23 +25,29 @@ SUBSETS = [None, 512, 2_000, 10_000, 30_000]
 ELSA_LIKE = "AReLU and every +ELSA activation"
 
 st.title("Train live")
-st.caption("MNIST-Conv (paper section 2) trained on MNIST, one background training per activation. "
-           "Leave the page or rerun it: the trainings go on and are here when you come back.")
+st.caption("MNIST-Conv (paper section 2) trained on MNIST or another dataset, one background training per "
+           "activation. Leave the page or rerun it: the trainings go on and are here when you come back.")
 
 manager, owner = get_job_manager(), session_owner_id()
 
 
-# -- data: there, downloadable, or explained -------------------------------------------------------
-def how_to_get_mnist(where) -> None:
-    st.info(f"To train offline, put the four MNIST files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, "
-            f"`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, optionally gzipped) into `{where}/MNIST/raw`, "
-            f"or start the app with `{data.ENV_VAR}` set to a folder that holds `MNIST/raw` in torchvision's layout.")
+# -- data: chosen, there, downloadable, or explained -----------------------------------------------
+dataset = st.selectbox("Dataset", list(data.DATASETS), key="train_dataset", persist_state="session",
+                       format_func=lambda key: data.dataset_info(key).describe(),
+                       help="The network's input channels and classes follow the dataset (SVHN: 3×32×32).")
+info = data.dataset_info(dataset)
 
 
-if not data.mnist_available():
+def how_to_get_data(where) -> None:
+    files = ", ".join(f"`{name}`" for name in info.files) + (", optionally gzipped" if info.idx_format else "")
+    st.info(f"To train offline, put the {info.name} files ({files}) into `{where}/{info.folder}`, "
+            f"or start the app with `{data.ENV_VAR}` set to a folder that holds `{info.folder}` in torchvision's layout.")
+
+
+if not data.dataset_available(dataset):
     where = data.resolve_data_dir()
-    st.warning(f"MNIST is not on this machine yet (looked in `{where}/MNIST/raw`).")
-    if st.button("Download MNIST (about 11 MB)", type="primary"):
+    st.warning(f"{info.name} is not on this machine yet (looked in `{where}/{info.folder}`).")
+    if st.button(f"Download {info.name} (about {info.download_mb} MB)", type="primary"):
         bar = st.progress(0.0, text="Connecting…")
 
         def show_progress(name: str, done: int, total: int) -> None:
@@ -49,15 +55,18 @@ if not data.mnist_available():
             bar.progress(fraction, text=f"{name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
         try:
-            data.download_mnist(progress=show_progress)
+            if dataset == "mnist":
+                data.download_mnist(progress=show_progress)
+            else:
+                data.download_dataset(dataset, progress=show_progress)
         except Exception as exc:  # offline, a mirror down, a full disk...: one line, then the way round it
             bar.empty()
             st.error(f"The download failed: {exc if isinstance(exc, (AReLULabError, OSError)) else repr(exc)}")
-            how_to_get_mnist(where)
+            how_to_get_data(where)
         else:
             st.rerun()
     else:
-        how_to_get_mnist(where)
+        how_to_get_data(where)
     st.stop()
 
 
@@ -90,7 +99,7 @@ def start_race() -> None:
     if not names:
         st.session_state[START_ERROR] = "Pick at least one activation."
         return
-    live_every, params_every = runs.live_report_intervals(settings["train_subset"], settings["batch_size"])
+    live_every, params_every = runs.live_report_intervals(settings["train_subset"], settings["batch_size"], dataset)
     jobs = []
     try:
         for name in names:
@@ -98,7 +107,7 @@ def start_race() -> None:
                                  optimizer=settings["optimizer"], lr=settings["lr"], batch_size=settings["batch_size"],
                                  epochs=settings["epochs"], seed=int(settings["seed"]), device=settings["device"],
                                  train_subset=settings["train_subset"], live_eval_every=live_every,
-                                 params_every=params_every)
+                                 params_every=params_every, dataset=dataset)
             jobs.append(manager.submit(owner, config, label=activation_info(name).name))
     except Exception as exc:  # AReLULabError says what to fix; anything else is still one line, no traceback
         for job in jobs:  # all or nothing: a half-started race is confusing
@@ -145,9 +154,10 @@ with st.form("race_settings", border=True):
     devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     c8.selectbox("Device", devices, key="train_device", persist_state="session",
                  help=f"auto = {device_label(resolve_device('auto'))}")
-    c9.selectbox("Training digits", SUBSETS, key="train_subset", persist_state="session",
-                 format_func=lambda n: "all 60 000" if n is None else f"first {n:,}".replace(",", " "),
-                 help="A subset makes a quick demo; the paper's Table 1 uses all 60 000.")
+    c9.selectbox("Training images", SUBSETS, key="train_subset", persist_state="session",
+                 format_func=lambda n: f"all {info.train_size:,}".replace(",", " ") if n is None
+                 else f"first {n:,}".replace(",", " "),
+                 help=f"A subset makes a quick demo; the paper's Table 1 uses all 60 000 MNIST digits.")
     st.form_submit_button("Start race", type="primary", disabled=racing, on_click=start_race,
                           help="Stop the current race first." if racing else None)
 
@@ -179,7 +189,8 @@ def status_line(job) -> str:
 def job_card(column, job, color: str, progress) -> None:
     column.markdown(f"<span style='color:{color};font-size:1.15em'>■</span> **{job.label}** · {status_line(job)}",
                     unsafe_allow_html=True)
-    total_steps = runs.steps_per_epoch(job.config.train_subset, job.config.batch_size) * job.config.epochs
+    total_steps = runs.steps_per_epoch(job.config.train_subset, job.config.batch_size,
+                                       job.config.dataset) * job.config.epochs
     if job.status == "running":
         column.progress(min(progress.last_step / total_steps, 1.0),
                         text=f"step {progress.last_step} of {total_steps}" if progress.last_step
@@ -190,7 +201,7 @@ def job_card(column, job, color: str, progress) -> None:
     accuracy = progress.epochs["test_accuracy"].iloc[-1] if len(progress.epochs) else None
     column.caption(" · ".join(filter(None, [
         f"{throughput:,.0f} samples/s" if throughput else None,
-        device_label(resolve_device(job.config.device)),
+        data.dataset_info(job.config.dataset).name, device_label(resolve_device(job.config.device)),
         f"test accuracy {accuracy:.2f}%" if accuracy is not None else None])))
 
 
@@ -288,8 +299,9 @@ def draw_live_view(polling: bool, every: float, race_on: bool = False) -> None:
     for index, (job, progress) in enumerate(zip(jobs, progresses)):
         job_card(columns[index], job, PALETTE[index % len(PALETTE)], progress)
     st.plotly_chart(loss_and_accuracy_figure(jobs, progresses), key="train_loss_accuracy")
-    st.caption("Accuracy lines: a fixed set of 1 000 test digits, checked during the epoch. "
-               "Diamonds: all 10 000 test digits at the end of each epoch.")
+    test_size = data.dataset_info(jobs[0].config.dataset).test_size if jobs else 10_000
+    st.caption("Accuracy lines: a fixed set of 1 000 test images, checked during the epoch. "
+               f"Diamonds: all {test_size:,} test images at the end of each epoch.".replace(",", " "))
     params_fig = parameters_figure(jobs, progresses)
     if params_fig is not None:
         st.markdown("**Learnable parameters of each layer** (paper Fig. 2b)")
