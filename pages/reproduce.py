@@ -213,6 +213,8 @@ def load_records(data: bytes, name: str) -> tuple[str, list[dict]] | None:
 
 def results_label(path: Path) -> str:
     if path.is_relative_to(SHIPPED_ROOT):
+        if path.parent.name == "fig4":   # not the full grid: see assets/results/README.md
+            return "shipped: fig4 (our small run: ResNet-18/SE-ResNet-18 on Fashion-MNIST, H100)"
         return f"shipped: {path.parent.name} (our full run)"
     return str(path)
 
@@ -351,7 +353,10 @@ with tab_load:
             st.error(f"cannot read {path}: {exc.strerror or exc}")
     if loaded:
         name, records = loaded
-        if name not in EXPERIMENT_NAMES and name not in META_TITLES:
+        if name == "fig4":       # deep networks (issue 12): their own view
+            from ui.fig4_view import show_fig4
+            show_fig4(records)
+        elif name not in EXPERIMENT_NAMES and name not in META_TITLES:
             st.error(f"these runs belong to an unknown experiment {name!r}")
         else:
             if name != experiment:

@@ -253,7 +253,9 @@ def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=120).run()
     files = next(s for s in at.selectbox if s.label == "Results file")
-    assert [option.split(":")[0] for option in files.options] == ["shipped"] * 6     # table1, fig2, fig3, table2, table3, table4
+    assert [option.split(":")[0] for option in files.options] == ["shipped"] * 7     # table1, fig2, fig3, table2, table3, table4, fig4
+    files.set_value(ROOT / "assets" / "results" / "fig4" / "runs.jsonl").run()     # the deep networks' curves
+    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 1
     assert any("table4" in option for option in files.options)
     files.set_value(ROOT / "assets" / "results" / "table4" / "runs.jsonl").run()
     assert not at.exception and not at.error
