@@ -11,7 +11,7 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, one_line
 from .network import MNISTConv
 
 FORMAT = "arelu-lab/mnist-conv"
@@ -69,7 +69,7 @@ def read_checkpoint(source) -> dict:
     except FileNotFoundError:
         raise CheckpointError(f"{name}: no such checkpoint file") from None
     except Exception as exc:  # a folder, no permission, a stream that fails
-        reason = getattr(exc, "strerror", None) or (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        reason = getattr(exc, "strerror", None) or one_line(exc, 160)
         raise CheckpointError(f"{name}: cannot read the checkpoint ({reason})") from None
     if not isinstance(data, (bytes, bytearray)):
         raise CheckpointError(f"{name}: cannot read the checkpoint (not a binary file)")
@@ -96,7 +96,7 @@ def _verify_zip_checksums(data: bytes, name: str) -> None:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             bad = archive.testzip()
     except Exception as exc:  # BadZipFile, EOFError, zlib.error, NotImplementedError, ...
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        reason = one_line(exc, 160)
         raise CheckpointError(f"{name}: the checkpoint file is corrupt or truncated ({reason})") from None
     if bad is not None:
         raise CheckpointError(f"{name}: the checkpoint file is corrupt (checksum mismatch in {bad[:80]})")
@@ -118,7 +118,7 @@ def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTCo
         model = MNISTConv(meta["activation"], **dict(meta.get("activation_params") or {}))
         model.load_state_dict(payload["state_dict"], strict=True)
     except Exception as exc:  # the file is untrusted: whatever it holds, the answer is one CheckpointError
-        reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        reason = one_line(exc, 160)
         activation = repr(meta.get("activation"))[:60]
         raise CheckpointError(f"{name}: weights do not fit MNIST-Conv with {activation} ({reason})") from None
     return model.to(device).eval(), meta

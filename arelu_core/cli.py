@@ -30,8 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--alpha", type=float, help="alpha initialisation (AReLU/ELSA), in (0, 1)")
-    p.add_argument("--beta", type=float, help="beta initialisation (AReLU/ELSA)")
+    from .activations import activation_info
+    p.add_argument("--alpha", type=float, help="initial alpha of an activation that takes one (AReLU/ELSA: "
+                                               f"{activation_info('arelu').param('alpha').train}; CAReLU: any "
+                                               "number); see `arelu activations`")
+    p.add_argument("--beta", type=float, help="initial beta of an activation that takes one")
+    p.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                   help="any parameter the activation takes, e.g. --param negative_slope=0.1 (repeatable; "
+                        "`arelu activations` lists them with their ranges)")
     p.add_argument("--train-subset", type=int, help="use only the first N training digits")
     p.add_argument("--compile", choices=["auto", "on", "off"], default="auto",
                    help="AReLU/ELSA through torch.compile: auto = only where it pays (long CUDA runs)")
@@ -66,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_train(args) -> dict:
     from .checkpoint import save_checkpoint
     from .trainer import TrainConfig, train
-    params = {k: v for k, v in (("alpha", args.alpha), ("beta", args.beta)) if v is not None}
+    params = {**_parse_params(args.activation, args.param),
+              **{k: v for k, v in (("alpha", args.alpha), ("beta", args.beta)) if v is not None}}
     config = TrainConfig(activation=args.activation, activation_params=params, optimizer=args.optimizer,
                          lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
                          device=args.device, data_dir=args.data_dir, train_subset=args.train_subset,
@@ -95,6 +102,21 @@ def cmd_train(args) -> dict:
         print(f"{result.status}: {config.activation} {config.optimizer} lr={config.lr:g} -> test accuracy {acc} "
               f"on {result.device}, {result.samples_per_second:.0f} samples/s; {result.message}")
     return summary
+
+
+def _parse_params(activation: str, items: list[str]) -> dict:
+    """--param NAME=VALUE pairs, each VALUE read as its ParamSpec says (numbers, a choice, a list)."""
+    from .activations import activation_info
+    from .errors import ConfigError
+    info, params = activation_info(activation), {}
+    for item in items:
+        name, sep, text = item.partition("=")
+        spec = info.param(name.strip())
+        if not sep or spec is None:
+            takes = ", ".join(s.name for s in info.params) or "no parameters"
+            raise ConfigError(f"--param {item!r}: {info.name} takes {takes} (write NAME=VALUE)")
+        params[spec.name] = spec.parse(text)
+    return params
 
 
 def _progress_bar(config):
@@ -128,13 +150,31 @@ def cmd_activations(args) -> dict:
         rows.append({"key": info.key, "name": info.name, "params_per_layer": info.params_per_layer,
                      "learnable": info.learnable, "elementwise": info.elementwise,
                      "in_paper_table1": info.in_paper_table1, "formula": info.formula,
-                     "reference": info.reference, "defaults": info.defaults})
+                     "reference": info.reference, "defaults": info.defaults,
+                     "params": [_describe(spec) for spec in info.params]})
     if not args.json:
         for r in rows:
             print(f"{r['key']:<9} {r['name']:<9} params/layer={r['params_per_layer']:<3} "
                   f"{'learnable' if r['learnable'] else 'fixed    '} {r['reference']}")
+            for spec in r["params"]:
+                print(f"{'':<12}{spec['name']}={spec['default']!r}: {spec['range']}. {spec['description']}")
         print("Append '+elsa' to any name to add ELSA (e.g. relu+elsa).")
     return {"activations": rows}
+
+
+def _describe(spec) -> dict:
+    """A ParamSpec as the CLI prints it: its range, and the narrower start range of a training."""
+    if spec.kind == "choice":
+        where = "one of " + ", ".join(map(repr, spec.choices))
+    elif spec.kind == "floats":
+        where = f"None or {spec.length} numbers"
+    else:
+        from .activations import Interval
+        where = "an integer" if spec.kind == "int" else "a number"
+        where += "" if spec.valid == Interval() else f" {spec.valid}"
+        if spec.train is not None:
+            where += f" (to start a training: {spec.train})"
+    return {"name": spec.name, "default": spec.default, "range": where, "description": spec.description}
 
 
 def cmd_bench(args) -> dict:

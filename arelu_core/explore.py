@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 from torch import nn
 
-from .activations import activation_info, evaluate_activation
+from .activations import activation_info, evaluate_activation, resolve_name
+from .activations.registry import ELSA_SUFFIX
 from .activations.formula import ALPHA_MAX, ALPHA_MIN
 from .errors import ConfigError
 
@@ -19,11 +20,25 @@ def clamped_alpha(alpha: float) -> float:
     return min(max(float(alpha), ALPHA_MIN), ALPHA_MAX)
 
 
-def amplification(beta: float) -> float:
-    """1 + sigmoid(beta): the slope AReLU gives non-negative inputs, in (1, 2). Stable for any beta."""
+def sigmoid(beta: float) -> float:
+    """sigmoid(beta), stable for any beta: ELSA's slope for non-negative inputs, in (0, 1)."""
     beta = float(beta)
-    sigmoid = 1 / (1 + math.exp(-beta)) if beta >= 0 else math.exp(beta) / (1 + math.exp(beta))
-    return 1 + sigmoid
+    return 1 / (1 + math.exp(-beta)) if beta >= 0 else math.exp(beta) / (1 + math.exp(beta))
+
+
+def amplification(beta: float) -> float:
+    """1 + sigmoid(beta): the slope AReLU gives non-negative inputs, in (1, 2)."""
+    return 1 + sigmoid(beta)
+
+
+def attention_slopes(activation: str, params: dict[str, float]) -> dict[str, float]:
+    """The slopes ELSA's alpha and beta give (AReLU: C(α) and 1 + σ(β); '<base>+elsa': C(α) and σ(β),
+    added to the base's). {} for an activation without ELSA's attention (CAReLU's alpha is another thing)."""
+    if not activation_info(activation).attention or not {"alpha", "beta"} <= set(params):
+        return {}
+    with_elsa = resolve_name(activation)[1]
+    positive = sigmoid(params["beta"]) if with_elsa else amplification(params["beta"])
+    return {"C(α)": clamped_alpha(params["alpha"]), "σ(β)" if with_elsa else "1 + σ(β)": positive}
 
 
 def grid(x_range: float, points: int = 801) -> np.ndarray:
@@ -58,7 +73,7 @@ def curves(names: list[str], x: np.ndarray, params: dict[str, dict] | None = Non
 def elsa_names(include_non_elementwise: bool = False) -> list[str]:
     """'<base>+elsa' for every registered base activation (AReLU itself is ReLU + ELSA already)."""
     from .activations import list_activations
-    return [f"{key}+elsa" for key in list_activations()
+    return [key + ELSA_SUFFIX for key in list_activations()
             if key != "arelu" and (include_non_elementwise or activation_info(key).elementwise)]
 
 
@@ -89,9 +104,6 @@ def initial_curve(activation: str, init_params: dict, x: np.ndarray) -> Curve:
 
 
 def layer_parameters_table(layers: list[LayerCurve]) -> pd.DataFrame:
-    """One row per layer with its learned scalars; for alpha/beta also the slopes they give."""
-    table = pd.DataFrame([{"layer": layer.layer, **layer.parameters} for layer in layers])
-    if {"alpha", "beta"} <= set(table.columns):
-        table["C(α)"] = table["alpha"].map(clamped_alpha)
-        table["1 + σ(β)"] = table["beta"].map(amplification)
-    return table
+    """One row per layer with its learned scalars; for ELSA's alpha/beta also the slopes they give."""
+    return pd.DataFrame([{"layer": layer.layer, **layer.parameters,
+                          **attention_slopes(layer.learned.name, layer.parameters)} for layer in layers])

@@ -48,7 +48,7 @@ from typing import Any, Callable
 
 import torch
 
-from .errors import AReLULabError, ConfigError
+from .errors import AReLULabError, ConfigError, one_line
 from .network import MNISTConv
 from .trainer import TrainConfig, TrainResult, train
 
@@ -306,8 +306,7 @@ class JobManager:
         except AReLULabError as exc:          # missing data, bad checkpoint dir...: the user can fix it
             message = str(exc)
         except Exception as exc:              # a bug or an exhausted device: say what, in one line
-            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-            message = f"{job.kind} failed unexpectedly: {type(exc).__name__}: {first_line}".rstrip(": ")
+            message = f"{job.kind} failed unexpectedly: {type(exc).__name__}" + (f": {one_line(exc)}" if str(exc).strip() else "")
         finally:
             with self._lock:
                 self._running.discard(job.id)
@@ -437,8 +436,7 @@ def _worker_main(task: Task, sender, stop, threads, parent_pid: int) -> None:
         try:
             sender.send(("error", exc))
         except Exception:          # an exception that cannot be pickled: its type and first line still go
-            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {first_line}")))
+            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {one_line(exc)}")))
     finally:
         sender.close()
 

@@ -29,7 +29,9 @@ class Block(nn.Module):
         self.act = activation
 
     def forward(self, x):
-        return self.act(self.pool(self.conv(x)))
+        """(pre, post): the maps before the activation (after max-pooling) and after it."""
+        pre = self.pool(self.conv(x))
+        return pre, self.act(pre)
 
 
 class MNISTConv(nn.Module):
@@ -46,19 +48,29 @@ class MNISTConv(nn.Module):
         self.blocks = nn.ModuleList(blocks)
         self.classifier = nn.Linear(CHANNELS[-1], num_classes)
 
-    def forward(self, x):
+    def logits_and_features(self, x):
+        """The one forward pass: class scores before softmax and, per block, {"pre", "post"} maps."""
+        features = []
         for block in self.blocks:
-            x = block(x)
-        return F.log_softmax(self.classifier(x.flatten(1)), dim=1)
+            pre, x = block(x)
+            features.append({"pre": pre, "post": x})
+        return self.classifier(x.flatten(1)), features
+
+    def logits(self, x):
+        """Class scores before softmax (what CAMs explain: d log p / d z vanishes for a sure prediction)."""
+        return self.logits_and_features(x)[0]
+
+    def forward(self, x):
+        return F.log_softmax(self.logits(x), dim=1)
 
     def forward_features(self, x):
         """Log-probabilities and, per block, the pre-activation (after pooling) and post-activation maps."""
-        features = []
-        for block in self.blocks:
-            pre = block.pool(block.conv(x))
-            x = block.act(pre)
-            features.append({"pre": pre, "post": x})
-        return F.log_softmax(self.classifier(x.flatten(1)), dim=1), features
+        logits, features = self.logits_and_features(x)
+        return F.log_softmax(logits, dim=1), features
+
+    def feature_layers(self) -> list[dict[str, nn.Module]]:
+        """Per block, the modules whose outputs forward_features reports as "pre" and "post" (CAM hooks)."""
+        return [{"pre": block.pool, "post": block.act} for block in self.blocks]
 
     def activation_parameters(self) -> list[dict[str, float]]:
         """The scalar learnable parameters (alpha, beta, ...) of each block's activation."""

@@ -20,7 +20,7 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .activations import activation_info, resolve_name
+from .activations import activation_info, check_params
 from .activations.compiled import COMPILE_CHOICES, compile_pays, use_compiled
 from .data import MNISTTensors, load_mnist
 from .errors import ConfigError
@@ -49,7 +49,8 @@ class TrainConfig:
     compile: str = "auto"            # AReLU/ELSA through torch.compile: "on", "off", or "auto" (where it pays)
 
     def validate(self) -> "TrainConfig":
-        resolve_name(self.activation)  # ConfigError listing the choices
+        # The activation's own rules (activations/registry.py): which parameters, and their start ranges.
+        self.activation_params = check_params(self.activation, self.activation_params, training=True)
         self.optimizer = str(self.optimizer).lower()
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
@@ -63,12 +64,8 @@ class TrainConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"{name.replace('_', ' ')} must be a positive integer, got {value}")
-        alpha = self.activation_params.get("alpha")
-        if alpha is not None and not (0 < float(alpha) < 1):
-            raise ConfigError(f"alpha initialisation must lie in (0, 1), got {alpha}")
-        beta = self.activation_params.get("beta")
-        if beta is not None and not math.isfinite(float(beta)):
-            raise ConfigError(f"beta initialisation must be a finite number, got {beta}")
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
         self.compile = str(self.compile).lower()
         if self.compile not in COMPILE_CHOICES:
             raise ConfigError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, got {self.compile!r}")
@@ -109,6 +106,9 @@ class TrainResult:
     params_trace: list[dict]       # {"step", "layers"} as in the "params" events
     live_evals: list[dict]         # {"step", "accuracy"}
     compiled: bool = False         # AReLU/ELSA ran through torch.compile
+    epoch_parameters: list = field(default_factory=list)  # activation_parameters() at the start and after
+                                                           # each epoch ([] for an activation without any)
+    wall_seconds: float = 0.0      # the whole call: data, model, training and evaluation
 
     @property
     def test_accuracy(self) -> float | None:
@@ -125,6 +125,7 @@ class TrainResult:
 
 
 def make_optimizer(config: TrainConfig, params):
+    """The one optimizer factory (the batched reproduction stacks G models' parameters into one)."""
     if config.optimizer == "adam":
         return torch.optim.Adam(params, lr=config.lr)
     return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
@@ -138,6 +139,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
     Deterministic on the CPU for a given seed: the seed fixes the initial weights, RReLU's noise
     and the batch order.
     """
+    started_call = time.perf_counter()
     config.validate()
     emit = callback or (lambda event: None)
     device = resolve_device(config.device)
@@ -160,6 +162,7 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
 
     status, message = "finished", "training finished"
     losses, params_trace, live_evals = [], [], []
+    epoch_parameters = [model.activation_parameters()] if has_params else []
     epoch_accuracies, epoch_seconds, train_seconds, step, samples = [], [], 0.0, 0, 0
 
     def report_params():
@@ -211,6 +214,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
         test_acc = accuracy(model, test_images, test_labels)
         epoch_accuracies.append(test_acc)
         epoch_seconds.append(seconds)
+        if has_params:
+            epoch_parameters.append(model.activation_parameters())
         report_params()
         emit({"kind": "epoch", "epoch": epoch, "step": step, "test_accuracy": test_acc, "seconds": seconds,
               "samples_per_second": epoch_samples / seconds,
@@ -221,4 +226,5 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
                        epoch_seconds=epoch_seconds,
                        samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
                        steps=step, losses=losses, params_trace=params_trace, live_evals=live_evals,
-                       compiled=compiled)
+                       compiled=compiled, epoch_parameters=epoch_parameters,
+                       wall_seconds=time.perf_counter() - started_call)

@@ -4,21 +4,24 @@ import numpy as np
 import streamlit as st
 
 from arelu_core import activation_info, list_activations
+from arelu_core.activations import resolve_name
 from arelu_core import explore
-from pages import charts
-from pages.common import (PALETTE, checkpoint_label, learnable_first_index, list_checkpoints,
-                          load_checkpoint_cached, user_errors)
+from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
+from ui import charts
+from ui.common import (PALETTE, checkpoint_label, learnable_first_index, list_checkpoints, load_checkpoint_cached,
+                       user_errors)
 
 st.title("Explore the function")
 st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; "
            "the clamp C and the sigmoid σ turn them into the slopes the network really uses.")
 
 # -- the two parameters, each with the slope it produces ---------------------------------------
+defaults = activation_info("arelu").defaults
 alpha_column, alpha_value, beta_column, beta_value = st.columns([3, 1, 3, 1], vertical_alignment="center")
-alpha = alpha_column.slider("α (raw)", min_value=-0.5, max_value=1.5, value=0.9, step=0.01, key="explore_alpha",
+alpha = alpha_column.slider("α (raw)", min_value=-0.5, max_value=1.5, value=defaults["alpha"], step=0.01, key="explore_alpha",
                             persist_state="session",
-                            help="Learned per layer. Values outside [0.01, 0.99] are clamped: try them.")
-beta = beta_column.slider("β (raw)", min_value=-10.0, max_value=10.0, value=2.0, step=0.1, key="explore_beta",
+                            help=f"Learned per layer. Values outside [{ALPHA_MIN:g}, {ALPHA_MAX:g}] are clamped: try them.")
+beta = beta_column.slider("β (raw)", min_value=-10.0, max_value=10.0, value=defaults["beta"], step=0.1, key="explore_beta",
                           persist_state="session", help="Learned per layer. σ(β) squashes any value into (0, 1).")
 negative_slope, positive_slope = explore.clamped_alpha(alpha), explore.amplification(beta)
 alpha_value.metric("C(α)", f"{negative_slope:.3f}", help="Slope for x < 0.")
@@ -70,7 +73,7 @@ with user_errors("Could not draw the curves"):
                     "suppressed (x < 0)", 2, False)
     charts.add_identity(fig, x)
     for index, curve in enumerate(drawn):
-        is_elsa = curve.name.endswith("+elsa")
+        is_elsa = resolve_name(curve.name)[1]
         charts.add_curve(fig, x, curve, PALETTE[index % len(PALETTE)], width=3.0 if index == 0 else 1.8,
                          dash="dash" if is_elsa else None)
     st.plotly_chart(fig, key="explore_curves")

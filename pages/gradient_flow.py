@@ -1,12 +1,11 @@
 """Gradient flow: gradient norms and activation statistics per layer of a deep, freshly initialised stack."""
 import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from arelu_core import activation_info, list_activations
 from arelu_core import gradient_flow as flow
-from pages.common import PALETTE, user_errors
+from ui.common import user_errors
+from ui.flow_figures import per_layer_figure, statistics_figure
 
 st.title("Gradient flow")
 st.caption("A stack of `depth` × [Linear(width, width) → activation], a linear classifier on top and a "
@@ -18,7 +17,8 @@ with st.container(border=True):
     chosen = left.multiselect("Activations", list_activations(), default=["relu", "arelu", "tanh", "sigmoid"],
                               key="flow_activations", persist_state="session",
                               format_func=lambda key: activation_info(key).name,
-                              help="With their default parameters (AReLU: α = 0.9, β = 2).")
+                              help="With their default parameters (AReLU: "
+                                   + ", ".join(f"{k} = {v:g}" for k, v in activation_info("arelu").defaults.items()) + ").")
     depth = right.slider("Depth (layers)", 2, flow.MAX_DEPTH, 20, key="flow_depth", persist_state="session")
     c1, c2, c3, c4, c5 = st.columns(5)
     width = c1.selectbox("Width", [32, 64, 128, 256], index=2, key="flow_width", persist_state="session")
@@ -38,34 +38,6 @@ def run_flow(activations: tuple[str, ...], depth: int, width: int, batch_size: i
              seed: int) -> pd.DataFrame:
     config = flow.FlowConfig(depth=depth, width=width, batch_size=batch_size, inputs=inputs, init=init, seed=seed)
     return flow.compare(list(activations), config)
-
-
-def per_layer_figure(table: pd.DataFrame, column: str, title: str, log_y: bool = False) -> go.Figure:
-    fig = go.Figure()
-    for index, (label, rows) in enumerate(table.groupby("label", sort=False)):
-        fig.add_trace(go.Scatter(x=rows["layer"], y=rows[column], name=label, mode="lines+markers",
-                                 marker=dict(size=4), line=dict(color=PALETTE[index % len(PALETTE)])))
-    fig.update_layout(title=title, height=420, margin=dict(l=10, r=10, t=50, b=10),
-                      xaxis_title="layer (1 = next to the input)", legend=dict(orientation="h", y=-0.2))
-    if log_y:
-        fig.update_yaxes(type="log", exponentformat="power")
-    return fig
-
-
-def statistics_figure(table: pd.DataFrame) -> go.Figure:
-    panels = [("mean", "mean of the outputs"), ("std", "standard deviation"),
-              ("frac_zero", "fraction exactly zero"), ("frac_negative", "fraction negative")]
-    fig = make_subplots(rows=2, cols=2, subplot_titles=[title for _, title in panels], vertical_spacing=0.14)
-    for index, (label, rows) in enumerate(table.groupby("label", sort=False)):
-        for panel, (column, _) in enumerate(panels):
-            fig.add_trace(go.Scatter(x=rows["layer"], y=rows[column], name=label, legendgroup=label,
-                                     showlegend=panel == 0, mode="lines",
-                                     line=dict(color=PALETTE[index % len(PALETTE)])),
-                          row=panel // 2 + 1, col=panel % 2 + 1)
-    fig.update_yaxes(type="log", exponentformat="power", dtick=1, row=1, col=2)  # decades only: no crowded minor labels
-    fig.update_yaxes(range=[-0.02, 1.02], row=2)
-    fig.update_layout(height=560, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.08))
-    return fig
 
 
 if not chosen:

@@ -3,8 +3,9 @@ from pathlib import Path
 
 import streamlit as st
 
-from arelu_core import data
-from pages.common import device_label
+from arelu_core import activation_info, data, explore
+from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
+from arelu_core.trainer import device_label, resolve_device
 
 st.title("AReLU Lab")
 st.caption("An interactive companion to Chen, Li & Xu, *AReLU: Attention-based Rectified Linear Unit* "
@@ -12,8 +13,8 @@ st.caption("An interactive companion to Chen, Li & Xu, *AReLU: Attention-based R
 
 st.markdown(
     "**AReLU** is a ReLU with two learnable numbers per layer. Where ReLU throws negative inputs away and "
-    "passes positive ones unchanged, AReLU keeps the negatives, scaled down by a factor C(α) between 0.01 "
-    "and 0.99, and amplifies the positives by a factor 1 + σ(β) between 1 and 2. The paper calls the "
+    "passes positive ones unchanged, AReLU keeps the negatives, scaled down by a factor C(α) between "
+    f"{ALPHA_MIN:g} and {ALPHA_MAX:g}, and amplifies the positives by a factor 1 + σ(β) between 1 and 2. The paper calls the "
     "scaling an *element-wise sign-based attention* (ELSA): each element is weighted according to its "
     "sign, and α and β are learned with the rest of the network, so each layer picks its own attention.")
 st.markdown(
@@ -23,8 +24,10 @@ st.markdown(
     "one epoch for ReLU, with SGD at 1e-3 on MNIST). It costs two parameters per layer. ELSA can also be "
     "added to any other activation R as R(x) + ELSA(x).")
 st.latex(r"F(x)=\begin{cases}C(\alpha)\,x & x<0\\[2pt](1+\sigma(\beta))\,x & x\ge 0\end{cases}"
-         r"\qquad C(\alpha)=\min(\max(\alpha,\,0.01),\,0.99),\quad \sigma(\beta)=\frac{1}{1+e^{-\beta}}")
-st.caption("Default initialisation α = 0.9, β = 2.0, so C(α) = 0.9 and 1 + σ(β) ≈ 1.88.")
+         rf"\qquad C(\alpha)=\min(\max(\alpha,\,{ALPHA_MIN:g}),\,{ALPHA_MAX:g}),\quad \sigma(\beta)=\frac{{1}}{{1+e^{{-\beta}}}}")
+defaults = activation_info("arelu").defaults
+st.caption(f"Default initialisation α = {defaults['alpha']:g}, β = {defaults['beta']:g}, so "
+           f"C(α) = {explore.clamped_alpha(defaults['alpha']):.2f} and 1 + σ(β) ≈ {explore.amplification(defaults['beta']):.2f}.")
 
 st.subheader("The pages")
 PAGES = [
@@ -52,8 +55,11 @@ for path, title, description in PAGES:
 
 st.subheader("This machine")
 device_column, data_column = st.columns(2)
-device_column.metric("Training device", device_label(),
+device = resolve_device("auto")
+device_column.metric("Training device", device_label(device),
                      help="What 'auto' uses on Train live: the first CUDA GPU when there is one, else the CPU.")
+if device.type == "cpu":
+    device_column.caption("No CUDA GPU found: trainings run on the CPU.")
 data_dir = data.resolve_data_dir()
 if data.mnist_available():
     data_column.metric("MNIST", "available")

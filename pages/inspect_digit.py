@@ -2,28 +2,15 @@
 
 The page only draws: arelu_core.inspection prepares the digit, runs the models and computes the CAMs.
 """
-import math
 import time
 
 import numpy as np
-import plotly.colors
-import plotly.graph_objects as go
 import streamlit as st
-from plotly.subplots import make_subplots
 
-from arelu_core import activation_info
-from arelu_core import inspection
-from arelu_core.errors import AReLULabError
-from pages.common import PALETTE, checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
-
-BLOCK_NAMES = [f"Block {i + 1} · {s}×{s}" for i, s in enumerate(inspection.FEATURE_SIZES)]
-# Inferno, but its first stop "#000004" written as rgb(): Streamlit's frontend rewrites the strings
-# "#000001".."#00000N" in a figure (its theme's colour placeholders), which turned 0 pink.
-CAM_SCALE = [[i / (len(plotly.colors.sequential.Inferno) - 1), "rgb(0, 0, 4)" if i == 0 else color]
-             for i, color in enumerate(plotly.colors.sequential.Inferno)]
-STROKES_ON_HEAT = "rgba(120, 200, 255, 0.45)"   # light blue: stands out on Inferno's black and yellow
-STROKES_ON_DIFF = "rgba(0, 0, 0, 0.25)"
-MAP_SCALE = "RdBu_r"          # diverging: negatives blue, positives red, 0 white (what an activation changes)
+from arelu_core import activation_info, explore, inspection
+from arelu_core.errors import AReLULabError, one_line
+from ui import inspect_figures as figures
+from ui.common import checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
 
 st.title("Feature maps & Grad-CAM")
 st.caption("One digit through two trained MNIST-Conv networks. Feature maps before and after each block's "
@@ -118,8 +105,7 @@ else:
                                 height=280, width=280, drawing_mode="freedraw", return_image_data=True,
                                 key="inspect_canvas")
         except Exception as exc:  # the component is optional: say why and offer the other sources
-            first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-            st.warning(f"The drawing canvas is unavailable ({first_line}); use the gallery or upload an image.")
+            st.warning(f"The drawing canvas is unavailable ({one_line(exc, 160)}); use the gallery or upload an image.")
             drawing = None
         strokes = (drawing.json_data or {}).get("objects") if drawing is not None else None
         if drawing is not None and not strokes:
@@ -135,27 +121,10 @@ if digit is None:
     st.stop()
 
 
-def image_axes(fig: go.Figure, rows: int, cols: int) -> None:
-    """Square pixels, row 0 at the top, no ticks: a heat map that looks like an image."""
-    for index in range(1, rows * cols + 1):
-        suffix = "" if index == 1 else str(index)
-        fig.update_layout({f"xaxis{suffix}": dict(visible=False, constrain="domain"),
-                           f"yaxis{suffix}": dict(visible=False, autorange="reversed", scaleanchor=f"x{suffix}",
-                                                  constrain="domain")})
-
-
-def digit_figure(pixels: np.ndarray) -> go.Figure:
-    fig = go.Figure(go.Heatmap(z=pixels, colorscale="gray", zmin=0, zmax=1, showscale=False,
-                               hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
-    image_axes(fig, 1, 1)
-    fig.update_layout(height=200, margin=dict(l=0, r=0, t=0, b=0))
-    return fig
-
-
-pixels = digit[0, 0].numpy()
+pixels = digit[0].amax(0).numpy()
 with digit_column:
-    st.plotly_chart(digit_figure(pixels), key="inspect_digit_image", config={"displayModeBar": False})
-    st.caption(f"What the networks see (28×28). {digit_note}")
+    st.plotly_chart(figures.digit_figure(pixels), key="inspect_digit_image", config={"displayModeBar": False})
+    st.caption(f"What the networks see ({pixels.shape[1]}×{pixels.shape[0]}). {digit_note}")
 
 # -- predictions ----------------------------------------------------------------------------------
 @st.cache_resource(show_spinner="Loading the Grad-CAM library (first time only)…")
@@ -179,13 +148,7 @@ metric_columns = st.columns([1, 1, 3])
 for column, name, result in zip(metric_columns, names, results):
     column.metric(name, f"{result.predicted}", f"{result.probabilities[result.predicted]:.1%} sure",
                   delta_color="off", delta_arrow="off")
-bars = go.Figure([go.Bar(x=list(range(10)), y=result.probabilities, name=name, marker_color=PALETTE[i],
-                         hovertemplate="class %{x}: %{y:.2%}<extra>" + name + "</extra>")
-                  for i, (name, result) in enumerate(zip(names, results))])
-bars.update_layout(barmode="group", height=240, margin=dict(l=10, r=10, t=10, b=10),
-                   xaxis=dict(title="class", tickmode="linear", dtick=1), yaxis=dict(title="probability", range=[0, 1]),
-                   legend=dict(orientation="h", y=1.12, x=0))
-metric_columns[2].plotly_chart(bars, key="inspect_probabilities")
+metric_columns[2].plotly_chart(figures.probabilities_figure(names, results), key="inspect_probabilities")
 
 # -- feature maps (paper Fig. 1, right) -------------------------------------------------------------
 st.subheader("Feature maps before and after the activation")
@@ -194,55 +157,28 @@ st.caption("Each tile is one channel. Blue is negative, red positive, white zero
            "scaled by C(α), and makes red stronger by 1 + σ(β).")
 
 
-def mosaic(maps: np.ndarray, per_row: int) -> tuple[np.ndarray, np.ndarray]:
-    """Channels [C, H, W] tiled per_row to a line with 1-pixel gaps (NaN), and the channel of each pixel."""
-    count, h, w = maps.shape
-    rows = math.ceil(count / per_row)
-    tiles = np.full((rows * (h + 1) - 1, per_row * (w + 1) - 1), np.nan, dtype=np.float32)
-    channel = np.full(tiles.shape, -1)
-    for k in range(count):
-        r, c = divmod(k, per_row)
-        tiles[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = maps[k]
-        channel[r * (h + 1):r * (h + 1) + h, c * (w + 1):c * (w + 1) + w] = k + 1
-    return tiles, channel
-
-
-def feature_figure(features: dict, per_row: int) -> go.Figure:
-    limit = float(max(np.abs(features["pre"]).max(), np.abs(features["post"]).max(), 1e-6))
-    fig = make_subplots(rows=2, cols=1, vertical_spacing=0.08,
-                        subplot_titles=("before the activation (after max-pool)", "after the activation"))
-    for row, stage in enumerate(("pre", "post"), start=1):
-        tiles, channel = mosaic(features[stage], per_row)
-        fig.add_trace(go.Heatmap(z=tiles, customdata=channel, coloraxis="coloraxis", hoverongaps=False,
-                                 hovertemplate="channel %{customdata}: %{z:.3f}<extra></extra>"), row=row, col=1)
-    image_axes(fig, 2, 1)
-    fig.update_layout(coloraxis=dict(colorscale=MAP_SCALE, cmin=-limit, cmax=limit, cmid=0,
-                                     colorbar=dict(thickness=10, len=0.8)),
-                      height=420, margin=dict(l=0, r=0, t=30, b=0))
-    return fig
-
-
 def activation_caption(model, block: int) -> str:
     params = model.activation_parameters()[block]
-    if {"alpha", "beta"} <= set(params):
-        alpha = min(max(params["alpha"], 0.01), 0.99)
-        amplification = 1 + 1 / (1 + math.exp(-params["beta"]))
-        return f"learned C(α) = {alpha:.3f}, 1 + σ(β) = {amplification:.3f}"
+    slopes = explore.attention_slopes(model.activation_name, params)
+    if slopes:
+        return "learned " + ", ".join(f"{label} = {value:.3f}" for label, value in slopes.items())
     if params:
         return "learned " + ", ".join(f"{key} = {value:.3f}" for key, value in params.items())
     return "no learned parameters"
 
 
-for block, tab in enumerate(st.tabs(BLOCK_NAMES)):
+sizes = [result_features["pre"].shape[-1] for result_features in results[0].features]   # square maps per block
+for block, tab in enumerate(st.tabs([f"Block {i + 1} · {s}×{s}" for i, s in enumerate(sizes)])):
     with tab:
-        if inspection.FEATURE_SIZES[block] == 1:
-            st.caption("The last block's maps are 1×1: each tile is a single number, the 40 features the "
-                       "classifier reads.")
+        if sizes[block] == 1:
+            st.caption(f"The last block's maps are 1×1: each tile is a single number, the "
+                       f"{results[0].features[block]['post'].shape[0]} features the classifier reads.")
         for side, (column, name, model, result) in enumerate(zip(st.columns(2), names, models, results)):
             maps = result.features[block]
             column.markdown(f"**{name}** · {maps['pre'].shape[0]} channels · {activation_caption(model, block)}")
-            column.plotly_chart(feature_figure(maps, per_row=5 if maps["pre"].shape[0] <= 20 else 10),
+            column.plotly_chart(figures.feature_figure(maps, per_row=5 if maps["pre"].shape[0] <= 20 else 10),
                                 key=f"inspect_maps_{block}_{side}")
+
 
 # -- class activation maps (paper Fig. 5) -----------------------------------------------------------
 st.subheader("Where each block finds the evidence (class activation maps)")
@@ -256,57 +192,18 @@ method = method_column.selectbox("Method", list(inspection.CAM_METHODS),
                                       "and runs the network again: slower.")
 stage = stage_column.radio("Maps", inspection.CAM_STAGES, horizontal=True, key="inspect_cam_stage",
                            format_func={"post": "after the activation", "pre": "before it"}.get)
-target = class_column.selectbox("Explain class", [None] + list(range(10)), key="inspect_cam_class",
+target = class_column.selectbox("Explain class", [None] + list(range(len(results[0].probabilities))), key="inspect_cam_class",
                                 format_func=lambda c: "each model's prediction" if c is None else str(c))
 if method == "scorecam":
-    st.caption("Score-CAM runs the network once per channel (up to 40 times per map): it is the slowest method.")
-
-
-def outline(row: int, col: int, fig: go.Figure, color: str) -> None:
-    """The digit's strokes as a translucent tint over a map: the map stays readable, the digit visible.
-    (A heat map with NaN off the strokes: NaN cells are transparent.)"""
-    strokes = np.where(pixels > 0.35, 1.0, np.nan)
-    fig.add_trace(go.Heatmap(z=strokes, colorscale=[[0, color], [1, color]], showscale=False, hoverinfo="skip"),
-                  row=row, col=col)
-
-
-def cam_figure(comparisons: list) -> go.Figure:
-    """Rows: model A, model B, A − B; columns: blocks. The digit's outline over each map."""
-    titles = [f"{row} · block {b + 1}" for row in (names[0], names[1], "A − B") for b in range(3)]
-    fig = make_subplots(rows=3, cols=3, subplot_titles=titles, horizontal_spacing=0.03, vertical_spacing=0.06)
-    for col, comparison in enumerate(comparisons, start=1):
-        spatial = inspection.FEATURE_SIZES[col - 1] > 1
-        rows = ((comparison.cam_a, "coloraxis", STROKES_ON_HEAT), (comparison.cam_b, "coloraxis", STROKES_ON_HEAT),
-                (comparison.difference, "coloraxis2", STROKES_ON_DIFF))
-        for row, (z, axis, line) in enumerate(rows, start=1):
-            if spatial:
-                fig.add_trace(go.Heatmap(z=z, coloraxis=axis, hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"),
-                              row=row, col=col)
-                outline(row, col, fig, line)
-                continue
-            # 1x1 maps: a CAM can only say whether the block holds evidence, not where; show the digit and that
-            fig.add_trace(go.Heatmap(z=pixels, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"),
-                          row=row, col=col)
-            index = (row - 1) * 3 + col
-            evidence = {1: comparison.cam_a, 2: comparison.cam_b}.get(row)
-            text = "1×1 maps: no “where”" + ("" if evidence is None else
-                                              "<br>evidence for the class: " + ("yes" if evidence.max() > 0 else "no"))
-            fig.add_annotation(text=text, showarrow=False, x=0.5, y=0.08, xref=f"x{index} domain",
-                               yref=f"y{index} domain", font=dict(color="white", size=11), bgcolor="rgba(0,0,0,0.6)")
-    image_axes(fig, 3, 3)
-    fig.update_layout(coloraxis=dict(colorscale=CAM_SCALE, cmin=0, cmax=1,
-                                     colorbar=dict(title="CAM", thickness=10, len=0.6, y=0.68)),
-                      coloraxis2=dict(colorscale=MAP_SCALE, cmin=-1, cmax=1, cmid=0,
-                                      colorbar=dict(title="A − B", thickness=10, len=0.3, y=0.14)),
-                      height=780, margin=dict(l=0, r=0, t=30, b=0))
-    return fig
+    most = max(f["pre"].shape[0] for f in results[0].features)
+    st.caption(f"Score-CAM runs the network once per channel (up to {most} times per map): it is the slowest method.")
 
 
 comparisons = []
 started = time.perf_counter()
 with user_errors("Could not compute the class activation maps"):
     comparisons = [inspection.compare_cams(models[0], models[1], digit, block, stage, method, target)
-                   for block in range(3)]
+                   for block in range(len(sizes))]
 compute_seconds += time.perf_counter() - started
 if comparisons:
     explained = ("each model's own prediction (A: {}, B: {})".format(results[0].predicted, results[1].predicted)
@@ -314,11 +211,11 @@ if comparisons:
     st.caption(f"{inspection.CAM_METHODS[method]} of {explained}. Each map is scaled to [0, 1] on its own; "
                "the bottom row is A's map minus B's: red where A looks more, blue where B does.")
     left, right = st.columns([3, 1])
-    left.plotly_chart(cam_figure(comparisons), key="inspect_cams")
+    left.plotly_chart(figures.cam_figure(comparisons, names, pixels, [size > 1 for size in sizes]), key="inspect_cams")
     with right:
         st.markdown("**How focused?**")
         st.caption("Share of each map's weight that lies on the digit's strokes (pixels above 0.2).")
-        for block, comparison in enumerate(comparisons[:2]):
+        for block, comparison in [(b, c) for b, c in enumerate(comparisons) if sizes[b] > 1]:
             a, b = comparison.on_ink_a, comparison.on_ink_b
             st.metric(f"Block {block + 1}: on the strokes, A / B",
                       f"{a:.0%} / {b:.0%}" if np.isfinite(a) and np.isfinite(b) else "n/a")
@@ -328,5 +225,5 @@ if comparisons:
             st.caption("Block 1 lights the background? Grad-CAM gives each channel one weight, and in the first "
                        "block those weights often turn negative on the strokes. Layer-CAM and HiRes-CAM weigh "
                        "every pixel and localise better in early blocks.")
-st.caption(f"Computing the predictions, feature maps and six CAMs of both networks took "
+st.caption(f"Computing the predictions, feature maps and {len(sizes) * 2} CAMs of both networks took "
            f"{compute_seconds * 1000:.0f} ms; drawing them is the browser's work.")

@@ -8,7 +8,7 @@ import streamlit as st
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import EXPERIMENT_NAMES, experiment_progress, get_experiment, reproduce_task, summarise
 from arelu_core.reproduce.results import ResultsFile
-from pages.common import get_job_manager, session_owner_id
+from ui.common import get_job_manager, session_owner_id
 from ui import reproduce_views as views
 
 JOB_KEY = "reproduce_job_id"

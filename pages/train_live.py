@@ -11,9 +11,8 @@ import torch
 from arelu_core import activation_info, data, explore, list_activations, runs
 from arelu_core.errors import AReLULabError
 from arelu_core.trainer import TrainConfig, device_label, resolve_device
-from pages import charts
-from pages.common import PALETTE, get_job_manager, session_owner_id, user_errors
-from ui import live_figures
+from ui import charts, live_figures
+from ui.common import PALETTE, get_job_manager, session_owner_id, user_errors
 
 JOB_IDS = "train_job_ids"
 REFRESH_TIMES = "train_refresh_times"
@@ -71,8 +70,8 @@ def race_jobs() -> list:
 
 
 def activation_params(name: str, alpha: float, beta: float) -> dict:
-    # α and β mean AReLU's/ELSA's attention only there (CAReLU's α and β are other things).
-    return {"alpha": alpha, "beta": beta} if name == "arelu" or name.endswith("+elsa") else {}
+    # The sliders are ELSA's attention α and β: only activations that have it take them (CAReLU's are other things).
+    return {"alpha": alpha, "beta": beta} if activation_info(name).attention else {}
 
 
 SETTING_KEYS = {"optimizer": "train_optimizer", "lr": "train_lr", "batch_size": "train_batch_size",  # setting: widget key
@@ -137,9 +136,10 @@ with st.form("race_settings", border=True):
     c3.selectbox("Batch size", [32, 64, 128, 256, 512], index=2, key="train_batch_size", persist_state="session")
     c4.slider("Epochs", 1, 20, 1, key="train_epochs", persist_state="session")
     c5, c6, c7, c8, c9 = st.columns(5)
-    c5.slider("Initial α", 0.01, 0.99, 0.9, 0.01, key="train_alpha", persist_state="session",
-              help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries 0.01 to 0.99.")
-    c6.slider("Initial β", -5.0, 5.0, 2.0, 0.5, key="train_beta", persist_state="session",
+    alpha_spec, beta_spec = (activation_info("arelu").param(name) for name in ("alpha", "beta"))  # ELSA's α, β
+    c5.slider("Initial α", alpha_spec.train.low, alpha_spec.train.high, alpha_spec.default, 0.01, key="train_alpha",
+              persist_state="session", help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries 0.01 to 0.99.")
+    c6.slider("Initial β", -5.0, 5.0, beta_spec.default, 0.5, key="train_beta", persist_state="session",
               help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries -2 to 2.")
     c7.number_input("Seed", 0, 1_000_000, 0, key="train_seed", persist_state="session")
     devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])

@@ -18,7 +18,7 @@ import time
 import torch
 
 from arelu_core.data import load_mnist
-from arelu_core.reproduce import RunSpec, train_group
+from arelu_core.reproduce import train_group
 from arelu_core.reproduce import batched
 from arelu_core.trainer import TrainConfig, train
 
@@ -61,7 +61,8 @@ def main(argv=None) -> int:
             wall, cpu = since(start)
             row["sequential"] = {"wall_per_run": wall / len(seeds), "cpu_per_run": cpu / len(seeds)}
         start = clocks()
-        train_group([RunSpec(act, "sgd", 1e-2, seed=s, train_subset=subset) for s in seeds], train_data, test_data, "cpu")
+        train_group([TrainConfig(activation=act, optimizer="sgd", lr=1e-2, seed=s, train_subset=subset) for s in seeds],
+                    train_data, test_data, "cpu")
         wall, cpu = since(start)
         row["batched"] = {"wall_per_run": wall / len(seeds), "cpu_per_run": cpu / len(seeds)}
         if "sequential" in row:

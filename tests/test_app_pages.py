@@ -161,7 +161,7 @@ def test_train_live_without_data_explains_how_to_get_it(tmp_path, monkeypatch):
 def test_train_live_reports_a_diverged_run(isolated_runs):
     import sys
     at = open_page("pages/train_live.py")
-    manager = sys.modules["pages.common"].get_job_manager()  # the page's process-wide manager
+    manager = sys.modules["ui.common"].get_job_manager()  # the page's process-wide manager
     job = manager.submit(at.session_state["arelu_owner_id"],
                          TrainConfig(activation="arelu", lr=1e3, train_subset=512, test_subset=500, device="cpu"))
     at.session_state["train_job_ids"] = [job.id]

@@ -371,7 +371,7 @@ def test_train_live_save_into_an_unwritable_runs_dir_shows_an_error(data_dir, tm
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=180).run()
     at.switch_page("pages/train_live.py").run()
     assert not at.exception, at.exception
-    manager = sys.modules["pages.common"].get_job_manager()
+    manager = sys.modules["ui.common"].get_job_manager()
     job = manager.submit(at.session_state["arelu_owner_id"], quick(activation="arelu", activation_params={"alpha": 0.3}))
     at.session_state["train_job_ids"] = [job.id]
     assert manager.wait([job], WAIT) and job.status == "finished", job.message
@@ -402,12 +402,12 @@ def test_a_diverging_run_stops_cleanly_with_status_diverged(data_dir):
 # --------------------------------------------------------------------------- many sessions at once
 
 RACE = textwrap.dedent("""
-    import threading, torch   # torch first: only the registry's own lazy imports race
-    from arelu_core.activations import list_activations
+    import threading, torch   # torch first: only the activations package's own imports race
     barrier = threading.Barrier(8)
     seen = []
     def first_use():
         barrier.wait()
+        from arelu_core.activations import list_activations   # the first import, in 8 threads at once
         seen.append(len(list_activations()))
     threads = [threading.Thread(target=first_use) for _ in range(8)]
     for t in threads: t.start()

@@ -118,7 +118,7 @@ def test_sliders_and_number_inputs_at_and_beyond_their_limits(page):
 def test_train_live_started_with_extreme_settings(isolated):
     import sys
     at = open_page("pages/train_live.py")
-    manager = sys.modules["pages.common"].get_job_manager()
+    manager = sys.modules["ui.common"].get_job_manager()
     for which in ("below", "above", "max", "min"):
         at.multiselect(key="train_activations").set_value(["arelu"])
         changed = set_all(at, which)

@@ -316,7 +316,7 @@ def test_a_reproduce_page_run_waits_behind_two_trainings_and_says_so(data_dir, t
     so); it runs once a slot is free, and a stop keeps the runs it finished in its runs.jsonl."""
     from streamlit.testing.v1 import AppTest
     from arelu_core.reproduce.results import ResultsFile
-    from pages.common import get_job_manager
+    from ui.common import get_job_manager
     import time
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     monkeypatch.setenv("ARELU_MAX_JOBS", "2")

@@ -10,8 +10,8 @@ from arelu_core.cli import main
 from arelu_core.data import load_mnist
 from arelu_core.errors import AReLULabError
 from arelu_core.jobs import JobManager
-from arelu_core.reproduce import (NO_DATA, NOT_SUPPORTED, SUPPORTED, ResultsFileError, RunSpec, reproduce_task,
-                                  run_experiment, summarise, train_group)
+from arelu_core.reproduce import (NO_DATA, NOT_SUPPORTED, SUPPORTED, ResultsFileError, reproduce_task, run_experiment,
+                                  run_key, summarise, train_group)
 from arelu_core.reproduce import batched
 from arelu_core.trainer import TrainConfig, train
 
@@ -41,20 +41,27 @@ def one_thread():
 
 def test_batched_matches_sequential(data):
     train_data, test_data = data
-    specs = [RunSpec(a, "sgd", 1e-2, seed=s, train_subset=SUBSET) for a in ("relu", "arelu") for s in (0, 1, 2)]
+    specs = [TrainConfig(activation=a, optimizer="sgd", lr=1e-2, seed=s, device="cpu", train_subset=SUBSET,
+                         params_every=0) for a in ("relu", "arelu") for s in (0, 1, 2)]
     outcomes = train_group(specs, train_data, test_data, "cpu")        # one group, two activations
     ours, theirs = {}, {}
     for spec, out in zip(specs, outcomes):
         ref = train(TrainConfig(activation=spec.activation, optimizer="sgd", lr=1e-2, seed=spec.seed, device="cpu",
                                 train_subset=SUBSET, params_every=0), train_data=train_data, test_data=test_data)
-        assert out["status"] == ref.status == "finished"
+        assert out.status == ref.status == "finished"
         # Same init and batch order; only float summation order differs.
-        assert out["accuracy"][0] == pytest.approx(ref.epoch_accuracies[0], abs=0.3), spec.key()
+        assert out.epoch_accuracies[0] == pytest.approx(ref.epoch_accuracies[0], abs=0.3), run_key(spec)
+        # TrainResult-shaped: the same fields as trainer.train's, the trained model included
+        assert out.steps == ref.steps and len(out.losses) == len(ref.losses)
+        assert out.losses[0] == pytest.approx(ref.losses[0], abs=1e-4)      # same init, same first batch
+        assert out.test_accuracy == pytest.approx(ref.test_accuracy, abs=0.3)
         if spec.activation == "arelu":
-            for got, want in zip(out["activation_parameters"][-1], ref.model.activation_parameters()):
+            for got, want in zip(out.epoch_parameters[-1], ref.model.activation_parameters()):
                 assert got["alpha"] == pytest.approx(want["alpha"], abs=1e-3)
                 assert got["beta"] == pytest.approx(want["beta"], abs=1e-3)
-        ours.setdefault(spec.activation, []).append(out["accuracy"][0])
+            assert out.model.activation_parameters() == out.epoch_parameters[-1]
+            assert len(out.epoch_parameters) == len(ref.epoch_parameters) == 2     # the start, after epoch 1
+        ours.setdefault(spec.activation, []).append(out.epoch_accuracies[0])
         theirs.setdefault(spec.activation, []).append(ref.epoch_accuracies[0])
     for act in ours:   # the per-activation distributions over seeds agree too
         assert fmean(ours[act]) == pytest.approx(fmean(theirs[act]), abs=0.2)
@@ -64,7 +71,7 @@ def test_batched_matches_sequential(data):
 
 def test_divergence_is_isolated(data, monkeypatch):
     train_data, test_data = data
-    specs = [RunSpec("arelu", "adam", 1e-3, seed=s, train_subset=640) for s in (0, 1, 2)]
+    specs = [TrainConfig(activation="arelu", optimizer="adam", lr=1e-3, seed=s, train_subset=640) for s in (0, 1, 2)]
     clean = train_group(specs, train_data, test_data, "cpu")
 
     class Poisoned(batched.GroupedMNISTConv):
@@ -81,12 +88,12 @@ def test_divergence_is_isolated(data, monkeypatch):
 
     monkeypatch.setattr(batched, "GroupedMNISTConv", Poisoned)
     poisoned = train_group(specs, train_data, test_data, "cpu")
-    assert poisoned[1]["status"] == "diverged" and "step 3" in poisoned[1]["message"]
-    assert poisoned[1]["accuracy"] == []
+    assert poisoned[1].status == "diverged" and "step 3" in poisoned[1].message
+    assert poisoned[1].epoch_accuracies == [] and poisoned[1].steps == 2 and len(poisoned[1].losses) == 2
     for g in (0, 2):   # the others trained exactly as without model 1's NaN
-        assert poisoned[g]["status"] == "finished"
-        assert poisoned[g]["accuracy"] == clean[g]["accuracy"]
-        assert poisoned[g]["activation_parameters"] == clean[g]["activation_parameters"]
+        assert poisoned[g].status == "finished"
+        assert poisoned[g].epoch_accuracies == clean[g].epoch_accuracies
+        assert poisoned[g].epoch_parameters == clean[g].epoch_parameters
 
 
 class Interrupt(Exception):
@@ -234,7 +241,7 @@ def test_page_runs_a_small_table1_live(tmp_path, monkeypatch, data_dir):
     at.multiselect[0].set_value(["relu", "arelu"])      # activations; SGD; lr 1e-3; 5 000 digits
     at.multiselect[2].set_value([1e-3])
     at.button[0].click().run()
-    from pages.common import get_job_manager
+    from ui.common import get_job_manager
     manager = get_job_manager()                          # the app's JobManager: a worker process, not the page
     run = manager.get(at.session_state["arelu_owner_id"], at.session_state["reproduce_job_id"])
     assert manager.wait([run], 300)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from arelu_core import runs
-from pages.common import PALETTE
+from ui.common import PALETTE
 
 MAX_POINTS = 300          # per trace: a chart some 600 px wide shows no more
 PARAMETER_POINTS = 150    # per layer and parameter (~50 reports an epoch)

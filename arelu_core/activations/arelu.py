@@ -17,7 +17,15 @@ from torch import nn
 from . import _kernels
 from .compiled import compiled_sign_scale
 from .formula import ALPHA_MAX, ALPHA_MIN
-from .registry import ActivationInfo, register
+from .registry import ActivationInfo, Interval, ParamSpec, register
+
+# ELSA's sign-based attention parameters, shared by AReLU and every '<base>+elsa'. Any alpha works
+# (C clamps it), but a training started outside the clamp would never move it: no gradient there.
+SIGN_ATTENTION_PARAMS = (
+    ParamSpec("alpha", "C(alpha), alpha clamped to [0.01, 0.99], scales the negative inputs",
+              train=Interval(ALPHA_MIN, ALPHA_MAX)),
+    ParamSpec("beta", "sigmoid(beta) in (0, 1) amplifies the non-negative inputs"),
+)
 
 
 class SignScaleFunction(torch.autograd.Function):
@@ -73,11 +81,10 @@ def _scalar_parameter(name: str, value) -> nn.Parameter:
 
 
 @register(ActivationInfo(
-    key="arelu", name="AReLU", params_per_layer=2, learnable=True,
+    key="arelu", name="AReLU", params=SIGN_ATTENTION_PARAMS, attention=True,
     formula=r"F(x)=\begin{cases}C(\alpha)\,x & x<0\\ (1+\sigma(\beta))\,x & x\ge 0\end{cases},"
             r"\quad C(\alpha)=\min(\max(\alpha,0.01),0.99)",
     reference="Chen, Li & Xu, AReLU: Attention-based Rectified Linear Unit, arXiv:2006.13858 (2020)",
-    defaults={"alpha": 0.9, "beta": 2.0},
     note="ReLU + ELSA: negatives kept but suppressed by C(alpha), positives amplified by 1+sigmoid(beta) in (1, 2).",
 ))
 class AReLU(nn.Module):

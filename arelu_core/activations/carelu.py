@@ -10,10 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from .fixed import _number
 from .learnable import _scalar
-from .registry import ActivationInfo, register
+from .registry import ActivationInfo, Interval, ParamSpec, register
 
 VARIANTS = ("energy", "l1", "count")
 
@@ -29,11 +27,15 @@ def positive_share(z: torch.Tensor, variant: str = "energy", eps: float = 1e-6) 
 
 
 @register(ActivationInfo(
-    key="carelu", name="CAReLU", params_per_layer=2, learnable=True, in_paper_table1=False,
+    key="carelu", name="CAReLU", in_paper_table1=False,
     formula=r"\max\!\big(0,\ K\tanh(\alpha\,p_E(z)+\beta)\,z\big),\quad "
             r"p_E(z)=\frac{\sum_j \max(z_j,0)^2}{\lVert z\rVert^2+\epsilon},\ K=2",
     reference="Chen & Pan, Competition-based Adaptive ReLU for Deep Neural Networks, arXiv:2407.19441 (2024)",
-    defaults={"alpha": 1.0, "beta": 0.0, "K": 2.0, "variant": "energy", "eps": 1e-6},
+    params=(ParamSpec("alpha", "initial slope of tanh in the positive share p"),
+            ParamSpec("beta", "initial offset inside tanh"),
+            ParamSpec("K", "scale of the tanh"),
+            ParamSpec("variant", "how p is measured", kind="choice", choices=VARIANTS),
+            ParamSpec("eps", "keeps p finite for an all-zero sample", valid=Interval(0, float("inf"), "neither"))),
     note="Our choices (not in our sources): K=2, alpha=1, beta=0, so the scale 2*tanh(p) lies in "
          "[0, 1.52] and is about 0.92 for a balanced input (p=0.5): it starts close to ReLU with the "
          "competition already active. p is taken per sample over all non-batch dims (a 1-D input is one "
@@ -43,13 +45,8 @@ class CAReLU(nn.Module):
     def __init__(self, alpha: float = 1.0, beta: float = 0.0, K: float = 2.0, variant: str = "energy",
                  eps: float = 1e-6):
         super().__init__()
-        if variant not in VARIANTS:
-            raise ConfigError(f"CAReLU variant must be one of {', '.join(VARIANTS)}, got {variant!r}")
-        self.alpha, self.beta = _scalar("alpha", alpha), _scalar("beta", beta)
-        self.K, self.variant = _number("K", K), variant
-        self.eps = _number("eps", eps)
-        if self.eps <= 0:
-            raise ConfigError(f"CAReLU eps must be > 0, got {self.eps}")
+        self.alpha, self.beta = _scalar(alpha), _scalar(beta)
+        self.K, self.variant, self.eps = float(K), variant, float(eps)
 
     def forward(self, x):
         if x.ndim <= 1:  # one sample: a scalar scale

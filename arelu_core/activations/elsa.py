@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from .arelu import _scalar_parameter, sign_attention
+from .arelu import SIGN_ATTENTION_PARAMS, _scalar_parameter, sign_attention
+from .registry import ELSA_SUFFIX, register_wrapper
 
 
 class ELSA(nn.Module):
@@ -25,3 +26,6 @@ class ELSA(nn.Module):
         out = self.base(x)
         attend_to = out if out.shape != x.shape else x
         return out + sign_attention(attend_to, self.alpha, self.beta, pos_offset=0.0, compiled=self.compiled)
+
+
+register_wrapper(ELSA_SUFFIX, "+ELSA", r" \;+\; \mathrm{ELSA}(x)", SIGN_ATTENTION_PARAMS, ELSA)

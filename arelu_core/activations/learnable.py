@@ -13,43 +13,42 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
-from .fixed import _number
-from .registry import ActivationInfo, register
+from .registry import ActivationInfo, ParamSpec, register
 
 
-def _scalar(name: str, value) -> nn.Parameter:
-    return nn.Parameter(torch.tensor(_number(name, value)))
+def _scalar(value: float) -> nn.Parameter:
+    """One learnable number of shape () (the registry has checked it)."""
+    return nn.Parameter(torch.tensor(float(value)))
 
 
 @register(ActivationInfo(
-    key="apl", name="APL", params_per_layer=2, learnable=True,
+    key="apl", name="APL",
     formula=r"\max(0,x)+a\,\max(0,\,-x+b)",
     reference="Agostinelli, Hoffman, Sadowski & Baldi, Learning Activation Functions to Improve Deep "
               "Neural Networks, arXiv:1412.6830 (2015)",
-    defaults={"a": 0.2, "b": 0.5},
+    params=(ParamSpec("a", "initial hinge slope"), ParamSpec("b", "initial hinge position")),
     note="Adaptive piecewise linear with one hinge (S=1). Init a=0.2, b=0.5 as in the official AReLU code.",
 ))
 class APL(nn.Module):
     def __init__(self, a: float = 0.2, b: float = 0.5):
         super().__init__()
-        self.a, self.b = _scalar("a", a), _scalar("b", b)
+        self.a, self.b = _scalar(a), _scalar(b)
 
     def forward(self, x):
         return F.relu(x) + self.a * F.relu(self.b - x)
 
 
 @register(ActivationInfo(
-    key="comb", name="Comb", params_per_layer=1, learnable=True,
+    key="comb", name="Comb",
     formula=r"p\,x+(1-p)\max(0,x)",
     reference="Manessi & Rozza, Learning Combinations of Activation Functions, arXiv:1801.09403 (2018)",
-    defaults={"p": 0.0},
+    params=(ParamSpec("p", "initial weight of the identity"),),
     note="A learned mix of identity and ReLU. Init p=0 (starts as ReLU), as in the official AReLU code.",
 ))
 class Comb(nn.Module):
     def __init__(self, p: float = 0.0):
         super().__init__()
-        self.p = _scalar("p", p)
+        self.p = _scalar(p)
 
     def forward(self, x):
         return self.p * x + (1 - self.p) * F.relu(x)
@@ -95,10 +94,11 @@ def pau(x, a, b):
 
 
 @register(ActivationInfo(
-    key="pau", name="PAU", params_per_layer=10, learnable=True,
+    key="pau", name="PAU",
     formula=r"\frac{a_0+a_1x+a_2x^2+a_3x^3+a_4x^4+a_5x^5}{1+\left|b_1x+b_2x^2+b_3x^3+b_4x^4\right|}",
     reference="Molina, Schramowski & Kersting, Padé Activation Units, arXiv:1907.06732 (2020)",
-    defaults={"numerator": None, "denominator": None},
+    params=(ParamSpec("numerator", "a0..a5 (None: the LeakyReLU fit)", kind="floats", length=6),
+            ParamSpec("denominator", "b1..b4 (None: the LeakyReLU fit)", kind="floats", length=4)),
     note="Safe PAU (5/4), pure PyTorch. numerator=(a0..a5), denominator=(b1..b4); None = least-squares "
          "fit to LeakyReLU(0.01) on [-3, 3] (max abs error about 0.034, at the kink x=0).",
 ))
@@ -108,13 +108,10 @@ class PAU(nn.Module):
         fit_a, fit_b = leaky_relu_fit()
         a = fit_a if numerator is None else tuple(numerator)
         b = fit_b if denominator is None else tuple(denominator)
-        if len(a) != 6 or len(b) != 4:
-            raise ConfigError(f"PAU takes 6 numerator (a0..a5) and 4 denominator (b1..b4) coefficients, "
-                              f"got {len(a)} and {len(b)}")
         for k, v in enumerate(a):
-            setattr(self, f"a{k}", _scalar(f"a{k}", v))
+            setattr(self, f"a{k}", _scalar(v))
         for k, v in enumerate(b, start=1):
-            setattr(self, f"b{k}", _scalar(f"b{k}", v))
+            setattr(self, f"b{k}", _scalar(v))
 
     def forward(self, x):
         a = [getattr(self, f"a{k}") for k in range(6)]
@@ -123,34 +120,34 @@ class PAU(nn.Module):
 
 
 @register(ActivationInfo(
-    key="prelu", name="PReLU", params_per_layer=1, learnable=True,
+    key="prelu", name="PReLU",
     formula=r"\begin{cases}x & x\ge 0\\ a\,x & x<0\end{cases}",
     reference="He, Zhang, Ren & Sun, Delving Deep into Rectifiers, arXiv:1502.01852 (2015)",
-    defaults={"a": 0.25},
+    params=(ParamSpec("a", "initial negative slope"),),
     note="One slope shared by the whole layer, init a=0.25 (He et al.).",
 ))
 class PReLU(nn.Module):
     def __init__(self, a: float = 0.25):
         super().__init__()
-        self.a = _scalar("a", a)
+        self.a = _scalar(a)
 
     def forward(self, x):
         return torch.where(x >= 0, x, self.a * x)
 
 
 @register(ActivationInfo(
-    key="slaf", name="SLAF", params_per_layer=2, learnable=True,
+    key="slaf", name="SLAF",
     formula=r"\sum_{k=0}^{1} c_k\,x^k = c_0 + c_1 x",
     reference="Goyal, Goyal & Leskovec, Learning Activation Functions: A New Paradigm for Understanding "
               "Neural Networks, arXiv:1906.09529 (2019)",
-    defaults={"c0": 1.0, "c1": 1.0},
+    params=(ParamSpec("c0", "initial constant term"), ParamSpec("c1", "initial linear term")),
     note="Self-learnable polynomial with the paper's 2 coefficients (affine). Init c0=c1=1, as in the "
          "official AReLU code; the network's max-pooling supplies the non-linearity.",
 ))
 class SLAF(nn.Module):
     def __init__(self, c0: float = 1.0, c1: float = 1.0):
         super().__init__()
-        self.c0, self.c1 = _scalar("c0", c0), _scalar("c1", c1)
+        self.c0, self.c1 = _scalar(c0), _scalar(c1)
 
     def forward(self, x):
         return self.c1 * x + self.c0  # Horner for degree 1

@@ -3,49 +3,201 @@
     create_activation("AReLU", alpha=0.9, beta=2.0)  -> nn.Module
     create_activation("relu+elsa")                     -> ELSA wrapped around ReLU
     list_activations()                                 -> registry names, paper order
-    activation_info("prelu")                           -> ActivationInfo (display metadata)
+    activation_info("prelu")                           -> ActivationInfo (metadata, parameters and their ranges)
+
+Each activation's rules live in its registration: the parameters it takes (ParamSpec: valid range,
+and the narrower range a training may start from where there is one). Defaults come from the
+constructor's signature, parameter counts from a built module. create_activation, TrainConfig,
+the CLI and the pages all read them from here.
+
+A leaf: it imports nothing of its own package. The modules that register (fixed, learnable,
+arelu, carelu, elsa) are imported by activations/__init__.py, so the registry is full as soon as
+the package is imported.
 """
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
-from typing import Callable
+import inspect
+import math
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
 
+_MISSING = object()
+
+
+@dataclass(frozen=True)
+class Interval:
+    """low..high; `closed` says which ends belong to it (pandas' convention: both, left, right, neither)."""
+    low: float = -math.inf
+    high: float = math.inf
+    closed: str = "both"
+
+    def __contains__(self, value: float) -> bool:
+        above = value >= self.low if self.closed in ("both", "left") else value > self.low
+        below = value <= self.high if self.closed in ("both", "right") else value < self.high
+        return math.isfinite(value) and above and below
+
+    def __str__(self) -> str:
+        if self.low == -math.inf and self.high == math.inf:
+            return "finite"
+        if self.high == math.inf:
+            return f"{'>=' if self.closed in ('both', 'left') else '>'} {self.low:g}"
+        if self.low == -math.inf:
+            return f"{'<=' if self.closed in ('both', 'right') else '<'} {self.high:g}"
+        left = "[" if self.closed in ("both", "left") else "("
+        right = "]" if self.closed in ("both", "right") else ")"
+        return f"in {left}{self.low:g}, {self.high:g}{right}"
+
+
+REAL = Interval()
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One constructor keyword of an activation and the values it accepts.
+
+    kind: "float", "int", "choice" (one of `choices`) or "floats" (None or `length` numbers).
+    valid: what the module accepts. train: the narrower range a training may start from, where the
+    module accepts more than is worth training (AReLU's alpha: any number, but outside the clamp it
+    gets no gradient). default: filled in from the constructor's signature at registration.
+    """
+    name: str
+    description: str = ""
+    valid: Interval = REAL
+    train: Interval | None = None
+    kind: str = "float"
+    choices: tuple = ()
+    length: int | None = None
+    default: Any = _MISSING
+
+    def check(self, value, owner: str, training: bool = False):
+        """The value as the module wants it, or a ConfigError naming the parameter and its range."""
+        what = f"{owner}'s {self.name}{' initialisation' if training and self.train else ''}"
+        if self.kind == "choice":
+            if value not in self.choices:
+                raise ConfigError(f"{what} must be one of {', '.join(map(repr, self.choices))}, got {value!r}")
+            return value
+        if self.kind == "floats":
+            if value is None:
+                return None
+            try:
+                values = tuple(float(v) for v in value)
+            except (TypeError, ValueError, RuntimeError):
+                raise ConfigError(f"{what} must be {self.length} numbers, got {value!r}"[:200]) from None
+            if len(values) != self.length or not all(math.isfinite(v) for v in values):
+                raise ConfigError(f"{what} must be {self.length} finite numbers, got {len(values)} values")
+            return values
+        if isinstance(value, bool) or (self.kind == "int" and not isinstance(value, int)):
+            raise ConfigError(f"{what} must be {'an integer' if self.kind == 'int' else 'a number'}, got {value!r}")
+        try:
+            number = int(value) if self.kind == "int" else float(value)
+        except (TypeError, ValueError, RuntimeError):   # RuntimeError: a tensor of several numbers
+            raise ConfigError(f"{what} must be a number, got {value!r}"[:200]) from None
+        interval = self.train if training and self.train else self.valid
+        if number not in interval:
+            raise ConfigError(f"{what} must be {interval}, got {number:g}")
+        return number
+
+    def parse(self, text: str):
+        """A value typed on the command line: '0.5', '3', 'energy', '0.1,0.2,...' or 'none' (kind "floats")."""
+        text = text.strip()
+        if self.kind == "choice":
+            return text
+        if self.kind == "floats":
+            return None if text.lower() == "none" else [v for v in text.split(",") if v.strip()]
+        try:
+            return int(text) if self.kind == "int" else float(text)
+        except ValueError:
+            raise ConfigError(f"{self.name} must be {'an integer' if self.kind == 'int' else 'a number'}, "
+                              f"got {text!r}"[:200]) from None
+
 
 @dataclass(frozen=True)
 class ActivationInfo:
     key: str                      # registry key, lower case ("arelu")
     name: str                     # display name ("AReLU")
-    params_per_layer: int         # learnable parameters per activation layer (the paper's bracket)
     formula: str                  # LaTeX
     reference: str                # where it comes from
-    learnable: bool = False
+    params: tuple[ParamSpec, ...] = ()   # the keywords it takes; defaults come from the constructor
     elementwise: bool = True      # False: no 1-D curve (Maxout mixes channels)
     in_paper_table1: bool = True
-    defaults: dict = field(default_factory=dict)   # constructor keyword defaults (alpha, beta, ...)
+    attention: bool = False       # has ELSA's sign-based attention alpha, beta (AReLU, every '+elsa')
     note: str = ""
+    check: Callable[[dict], None] | None = field(default=None, compare=False, repr=False)  # rules across params
+    factory: Callable[..., nn.Module] | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def defaults(self) -> dict:
+        """Constructor keyword defaults of the declared parameters, e.g. {"alpha": 0.9, "beta": 2.0}."""
+        return {spec.name: spec.default for spec in self.params}
+
+    def param(self, name: str) -> ParamSpec | None:
+        return next((spec for spec in self.params if spec.name == name), None)
+
+    @property
+    def params_per_layer(self) -> int:
+        """Learnable numbers per activation layer (the paper's bracket), counted on a built module."""
+        return _count_parameters(self.key)
+
+    @property
+    def learnable(self) -> bool:
+        return self.params_per_layer > 0
 
 
-_FACTORIES: dict[str, Callable[..., nn.Module]] = {}
+@dataclass(frozen=True)
+class _Wrapper:
+    """An add-on that wraps any registered activation (ELSA): '<base><suffix>'."""
+    suffix: str
+    name_suffix: str
+    formula: str
+    params: tuple[ParamSpec, ...]
+    factory: Callable[..., nn.Module]
+
+
 _INFO: dict[str, ActivationInfo] = {}
 _ALIASES: dict[str, str] = {}
+_WRAPPERS: dict[str, _Wrapper] = {}
 ELSA_SUFFIX = "+elsa"
 
 
+def _with_defaults(specs: tuple[ParamSpec, ...], factory, owner: str) -> tuple[ParamSpec, ...]:
+    """Each spec's default from the factory's signature; a spec naming no keyword is a registration bug."""
+    signature = inspect.signature(factory)
+    filled = []
+    for spec in specs:
+        parameter = signature.parameters.get(spec.name)
+        if parameter is None:
+            raise TypeError(f"{owner}: {factory!r} takes no keyword {spec.name!r}")
+        if spec.default is _MISSING:
+            spec = replace(spec, default=None if parameter.default is inspect.Parameter.empty else parameter.default)
+        filled.append(spec)
+    return tuple(filled)
+
+
 def register(info: ActivationInfo, aliases: tuple[str, ...] = ()):
-    """Decorator: register a module class (or factory) under info.key."""
+    """Decorator (or call on torch's own class): register a module class or factory under info.key.
+
+        register(ActivationInfo(key="relu", name="ReLU", ...))(nn.ReLU)
+    """
     def wrap(factory):
-        _FACTORIES[info.key] = factory
-        _INFO[info.key] = info
+        key = info.key.lower()
+        _INFO[key] = replace(info, key=key, factory=factory, params=_with_defaults(info.params, factory, info.name))
         for alias in aliases:
-            _ALIASES[alias.lower()] = info.key
+            _ALIASES[alias.lower()] = key
+        _count_parameters.cache_clear()
         return factory
     return wrap
+
+
+def register_wrapper(suffix: str, name_suffix: str, formula: str, params: tuple[ParamSpec, ...], factory):
+    """Register an add-on such as ELSA: factory(base_module, **params) wraps any registered activation."""
+    _WRAPPERS[suffix.lower()] = _Wrapper(suffix.lower(), name_suffix, formula,
+                                         _with_defaults(params, factory, name_suffix), factory)
 
 
 def _canonical(name: str) -> str:
@@ -55,60 +207,81 @@ def _canonical(name: str) -> str:
     return _ALIASES.get(key, key)
 
 
+def _split(name: str) -> tuple[str, _Wrapper | None]:
+    """'ReLU+ELSA' -> ('relu', ELSA's wrapper). Raises ConfigError naming the choices for an unknown name."""
+    key, wrapper = _canonical(name), None
+    for suffix, candidate in _WRAPPERS.items():
+        if key.endswith(suffix):
+            key, wrapper = _ALIASES.get(key[: -len(suffix)], key[: -len(suffix)]), candidate
+            break
+    if key not in _INFO:
+        raise ConfigError(f"unknown activation {name!r}; choose one of: {', '.join(list_activations())} "
+                          f"(append '{ELSA_SUFFIX}' to add ELSA)")
+    return key, wrapper
+
+
 def resolve_name(name: str) -> tuple[str, bool]:
     """'ReLU+ELSA' -> ('relu', True). Raises ConfigError naming the choices for an unknown name."""
-    _ensure_loaded()
-    key = _canonical(name)
-    with_elsa = key.endswith(ELSA_SUFFIX)
-    if with_elsa:
-        key = _ALIASES.get(key[: -len(ELSA_SUFFIX)], key[: -len(ELSA_SUFFIX)])
-    if key not in _FACTORIES:
-        raise ConfigError(f"unknown activation {name!r}; choose one of: {', '.join(list_activations())} "
-                          f"(append '+elsa' to add ELSA)")
-    return key, with_elsa
+    key, wrapper = _split(name)
+    return key, wrapper is not None
+
+
+def check_params(name: str, params: dict | None, training: bool = False) -> dict:
+    """The parameters as the activation's constructor wants them, checked against its ParamSpecs.
+
+    training=True also applies the narrower start ranges (ParamSpec.train). An unknown keyword or a
+    value out of range is a ConfigError naming the parameter, its range and what the activation takes.
+    """
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"activation parameters must be a mapping of name to value, got {type(params).__name__}")
+    info = activation_info(name)
+    checked = {}
+    for key, value in params.items():
+        spec = info.param(key)
+        if spec is None:
+            takes = ", ".join(spec.name for spec in info.params) or "no parameters"
+            raise ConfigError(f"{info.name} takes no parameter {key!r}; it takes: {takes}")
+        checked[key] = spec.check(value, info.name, training)
+    if info.check is not None:
+        info.check({**info.defaults, **checked})
+    return checked
 
 
 def create_activation(name: str, **params) -> nn.Module:
     """Build an activation module by (case-insensitive) name; '+elsa' wraps it with ELSA.
 
-    For '<base>+elsa', alpha/beta go to ELSA and the rest to the base activation.
+    For '<base>+elsa', ELSA's parameters (alpha, beta) go to ELSA and the rest to the base activation.
     """
-    key, with_elsa = resolve_name(name)
-    if with_elsa:
-        from .elsa import ELSA
-        elsa_params = {k: params.pop(k) for k in ("alpha", "beta") if k in params}
-        base = _build(key, params)
-        return ELSA(base, **elsa_params)
-    return _build(key, params)
-
-
-def _build(key: str, params: dict) -> nn.Module:
-    try:
-        return _FACTORIES[key](**params)
-    except TypeError as exc:  # unexpected keyword: say which ones the activation takes
-        allowed = ", ".join(_INFO[key].defaults) or "none"
-        raise ConfigError(f"bad parameters for {_INFO[key].name}: {exc}; it takes: {allowed}") from None
+    params = check_params(name, params)
+    key, wrapper = _split(name)
+    if wrapper is None:
+        return _INFO[key].factory(**params)
+    own = {spec.name: params.pop(spec.name) for spec in wrapper.params if spec.name in params}
+    return wrapper.factory(_INFO[key].factory(**params), **own)
 
 
 def list_activations(include_extras: bool = True) -> list[str]:
     """Registry keys in the order of the paper's Table 1 (CAReLU and other extras last)."""
-    _ensure_loaded()
-    keys = list(_FACTORIES)
-    if not include_extras:
-        keys = [k for k in keys if _INFO[k].in_paper_table1]
-    return keys
+    return [k for k, info in _INFO.items() if include_extras or info.in_paper_table1]
 
 
 def activation_info(name: str) -> ActivationInfo:
-    key, with_elsa = resolve_name(name)
+    key, wrapper = _split(name)
     info = _INFO[key]
-    if not with_elsa:
+    if wrapper is None:
         return info
-    from dataclasses import replace
-    return replace(info, key=key + ELSA_SUFFIX, name=info.name + "+ELSA", learnable=True,
-                   params_per_layer=info.params_per_layer + 2,
-                   formula=info.formula + r" \;+\; \mathrm{ELSA}(x)",
-                   defaults={**info.defaults, "alpha": 0.9, "beta": 2.0}, in_paper_table1=False)
+    own = {spec.name for spec in wrapper.params}
+    base_params = tuple(spec for spec in info.params if spec.name not in own)   # ELSA's alpha, beta win
+    return replace(info, key=key + wrapper.suffix, name=info.name + wrapper.name_suffix,
+                   formula=info.formula + wrapper.formula, params=base_params + wrapper.params,
+                   in_paper_table1=False, attention=True, factory=None)
+
+
+@lru_cache(maxsize=None)
+def _count_parameters(name: str) -> int:
+    return sum(p.numel() for p in create_activation(name).parameters())
 
 
 def evaluate_activation(activation: str | nn.Module, x, **params):
@@ -117,37 +290,11 @@ def evaluate_activation(activation: str | nn.Module, x, **params):
     Returns (y, dy_dx) as float64 numpy arrays. The grid is fed as one sample of len(x) units,
     so layer-wise statistics (CAReLU's energy share) are taken over the grid.
     """
-    module = create_activation(activation, **params) if isinstance(activation, str) else activation
     if isinstance(activation, str) and not activation_info(activation).elementwise:
         raise ConfigError(f"{activation_info(activation).name} is not element-wise: it has no 1-D curve")
+    module = create_activation(activation, **params) if isinstance(activation, str) else activation
     module = module.double().eval()
     grid = torch.as_tensor(x, dtype=torch.float64).reshape(1, -1).clone().requires_grad_(True)
     y = module(grid)
     (dy,) = torch.autograd.grad(y.sum(), grid)
     return y.detach().reshape(-1).numpy(), dy.reshape(-1).numpy()
-
-
-_LOADED = False
-_LOAD_LOCK = threading.Lock()
-_LOADING_THREAD: int | None = None
-
-
-def _ensure_loaded():
-    """Import the modules that register themselves (kept lazy to avoid import cycles).
-
-    Thread-safe: the app's sessions first call this at the same moment, and a thread must not see the
-    registry half filled (it used to: 'relu' missing from the Train live choices on a fresh server).
-    Within the importing thread itself (a module that asks the registry while it registers) it returns
-    at once, as before."""
-    global _LOADED, _LOADING_THREAD
-    if _LOADED or _LOADING_THREAD == threading.get_ident():
-        return
-    with _LOAD_LOCK:
-        if _LOADED:
-            return
-        _LOADING_THREAD = threading.get_ident()
-        try:
-            from . import fixed, learnable, arelu, carelu  # noqa: F401  (Table 1 order)
-            _LOADED = True
-        finally:
-            _LOADING_THREAD = None

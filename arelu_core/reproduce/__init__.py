@@ -6,14 +6,14 @@
     summary.py      mean ± std per cell beside the paper's number
     claims.py       the paper's claims as functions of the results
 """
-from .batched import RunSpec, train_group
+from .batched import train_group
 from .claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, evaluate_claims
 from .cli import register_cli
 from .experiments import EXPERIMENT_NAMES, get_experiment
-from .results import ResultsFile, ResultsFileError, parse_records
+from .results import ResultsFile, ResultsFileError, parse_records, run_key
 from .run import experiment_progress, reproduce_task, run_experiment
 from .summary import format_table, summarise
 
-__all__ = ["RunSpec", "train_group", "SUPPORTED", "NOT_SUPPORTED", "NO_DATA", "evaluate_claims", "register_cli",
+__all__ = ["train_group", "run_key", "SUPPORTED", "NOT_SUPPORTED", "NO_DATA", "evaluate_claims", "register_cli",
            "EXPERIMENT_NAMES", "get_experiment", "ResultsFile", "ResultsFileError", "parse_records",
            "experiment_progress", "reproduce_task", "run_experiment", "format_table", "summarise"]

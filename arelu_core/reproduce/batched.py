@@ -1,6 +1,7 @@
 """Train a group of MNIST-Conv models as one computation (the reproduction's speed-up).
 
-G models that share optimizer, learning rate and schedule become one network:
+G runs (TrainConfigs) that share a schedule, everything but activation, its parameters and seed,
+become one network:
 
     conv     grouped convolution, groups=G: input channel g carries model g's own batch
              (images[perm_g[batch]]), so every model keeps its seed's batch order
@@ -21,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from typing import Callable
 
 import torch
@@ -33,35 +34,21 @@ from ..activations.arelu import AReLU
 from ..activations.elsa import ELSA
 from ..data import MNISTTensors
 from ..network import CHANNELS, MNISTConv
+from ..trainer import TrainConfig, TrainResult, device_label, make_optimizer
 from ._group_kernels import group_sign_scale
 
 # On the CPU, oneDNN's grouped convolutions and max-pooling are markedly faster channels-last
-# (measured: see the module's benchmark in the report); CUDA keeps the default layout.
+# (scripts/bench_reproduce.py measures it; docs/ARCHITECTURE.md has one machine's figures);
+# CUDA keeps the default layout.
 CHANNELS_LAST = True
 
 
-@dataclass
-class RunSpec:
-    """One training run of an experiment: what the paper's tables call one of the five trainings."""
-    activation: str
-    optimizer: str
-    lr: float
-    seed: int
-    params: dict = field(default_factory=dict)   # activation initialisation (Fig. 2's alpha, beta)
-    epochs: int = 1
-    batch_size: int = 128
-    train_subset: int | None = None
+PER_MODEL = ("activation", "activation_params", "seed")
 
-    def key(self) -> str:
-        """Identity of a run in a results file (what resuming matches on)."""
-        params = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
-                          for k, v in sorted(self.params.items()))
-        return (f"{self.activation.lower()}|{params}|{self.optimizer}|{self.lr:g}|seed={self.seed}"
-                f"|epochs={self.epochs}|batch={self.batch_size}|subset={self.train_subset}")
 
-    def schedule(self) -> tuple:
-        """Runs with equal schedules can share one batched computation."""
-        return (self.optimizer, float(self.lr), self.epochs, self.batch_size, self.train_subset)
+def schedule(config: TrainConfig) -> tuple:
+    """Runs with equal schedules can share one batched computation: everything but what is per model."""
+    return tuple((k, repr(v)) for k, v in sorted(asdict(config).items()) if k not in PER_MODEL)
 
 
 # ---------------------------------------------------------------- per-model activations
@@ -115,15 +102,15 @@ class _Segment(nn.Module):
         return [{name: col[g] for name, col in zip(self.names, columns)} for g in range(self.n)]
 
 
-def _segment_key(spec: RunSpec, act: nn.Module):
+def _segment_key(spec: TrainConfig, act: nn.Module):
     """Models can share a segment when they differ only in learnable parameter values."""
     learnable = {name.split(".")[-1] for name, _ in act.named_parameters()}
-    config = tuple(sorted((k, repr(v)) for k, v in spec.params.items() if k not in learnable))
+    config = tuple(sorted((k, repr(v)) for k, v in spec.activation_params.items() if k not in learnable))
     return spec.activation.lower(), config
 
 
 class GroupActivation(nn.Module):
-    def __init__(self, specs: list[RunSpec], acts: list[nn.Module]):
+    def __init__(self, specs: list[TrainConfig], acts: list[nn.Module]):
         super().__init__()
         bounds, start = [], 0
         for g in range(1, len(acts) + 1):
@@ -141,7 +128,7 @@ class GroupActivation(nn.Module):
         else:
             out = torch.cat([seg(x[:, a:b]) for seg, (a, b) in zip(self.segments, self.bounds)], dim=1).flatten(1, 2)
         # cat and vmap hand back the default layout; the next convolution is much slower on that
-        # than channels-last (measured: 25 vs 14 ms per model-step for a ReLU+PReLU group).
+        # than channels-last (docs/ARCHITECTURE.md, "Notes on measurements").
         return out.contiguous(memory_format=torch.channels_last) if channels_last else out
 
     def values(self) -> list[dict[str, float]]:
@@ -151,7 +138,7 @@ class GroupActivation(nn.Module):
 class GroupedMNISTConv(nn.Module):
     """G MNIST-Conv models as one network; built from (and equal to) the G given models."""
 
-    def __init__(self, specs: list[RunSpec], models: list[MNISTConv]):
+    def __init__(self, specs: list[TrainConfig], models: list[MNISTConv]):
         super().__init__()
         self.G = G = len(models)
         multipliers = {getattr(m.blocks[0].act, "channel_multiplier", 1) for m in models}
@@ -191,6 +178,18 @@ class GroupedMNISTConv(nn.Module):
         per_block = [act.values() for act in self.acts]
         return [[per_block[i][g] for i in range(len(per_block))] for g in range(self.G)]
 
+    @torch.no_grad()
+    def copy_into(self, g: int, model: MNISTConv) -> MNISTConv:
+        """Model g's trained weights into `model` (built as model g was): the inverse of __init__."""
+        for i, block in enumerate(model.blocks):
+            block.conv.weight.copy_(self.weights[i].reshape(self.G, *block.conv.weight.shape)[g])
+            block.conv.bias.copy_(self.biases[i].reshape(self.G, -1)[g])
+            for name, value in self.acts[i].values()[g].items():
+                block.act.get_parameter(name).fill_(value)
+        model.classifier.weight.copy_(self.fc_weight[g])
+        model.classifier.bias.copy_(self.fc_bias[g])
+        return model
+
 
 @torch.no_grad()
 def group_accuracy(net: GroupedMNISTConv, images, labels, batch_size: int = 2000) -> list[float]:
@@ -208,12 +207,6 @@ def group_accuracy(net: GroupedMNISTConv, images, labels, batch_size: int = 2000
 
 # ---------------------------------------------------------------- training
 
-def make_group_optimizer(optimizer: str, lr: float, params, momentum: float = 0.9):
-    if optimizer == "adam":
-        return torch.optim.Adam(params, lr=lr)
-    return torch.optim.SGD(params, lr=lr, momentum=momentum)
-
-
 @torch.no_grad()
 def _freeze(net: GroupedMNISTConv, optimizer, g: int):
     """Zero model g's parameters, gradients and optimizer state: it no longer moves or makes NaNs."""
@@ -229,43 +222,40 @@ def _freeze(net: GroupedMNISTConv, optimizer, g: int):
                 state.view(count, -1)[row] = 0
 
 
-def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNISTTensors,
-                device: torch.device | str = "cpu", params_every: int = 0,
-                progress: Callable[[int, int], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> list[dict]:
-    """Train the runs in `specs` (one schedule) together. Returns one result dict per run:
-
-        status ("finished" | "diverged" | "stopped"), message, accuracy (per epoch),
-        activation_parameters (per epoch, the initial values first; [] for fixed activations),
-        params_trace ([{"step", "layers"}] every params_every steps), steps, wall_seconds
-    """
-    if len({s.schedule() for s in specs}) != 1:
+def train_group(specs: list[TrainConfig], train_data: MNISTTensors, test_data: MNISTTensors,
+                device: torch.device | str = "cpu", progress: Callable[[int, int], None] | None = None,
+                should_stop: Callable[[], bool] | None = None) -> list[TrainResult]:
+    """Train the runs in `specs` (one schedule: see schedule()) together; one TrainResult per run, as
+    trainer.train returns it (its model holds the trained weights; wall_seconds is the group's)."""
+    specs = [spec.validate() for spec in specs]
+    if len({schedule(s) for s in specs}) != 1:
         raise ValueError("a group's runs must share optimizer, lr, epochs, batch size and subset")
     device = torch.device(device)
     spec0, G = specs[0], len(specs)
     started = time.perf_counter()
-    train_data, test_data = train_data.subset(spec0.train_subset), test_data
+    train_data, test_data = train_data.subset(spec0.train_subset), test_data.subset(spec0.test_subset)
     images, labels = train_data.images.to(device)[:, 0], train_data.labels.to(device)   # [N, 28, 28]
     test_images, test_labels = test_data.images.to(device), test_data.labels.to(device)
 
     models = []
     for s in specs:
         torch.manual_seed(s.seed)          # the initial weights trainer.train gives this seed
-        models.append(MNISTConv(s.activation, **s.params))
+        models.append(MNISTConv(s.activation, **s.activation_params))
     net = GroupedMNISTConv(specs, models).to(device)
-    del models
-    optimizer = make_group_optimizer(spec0.optimizer, spec0.lr, net.parameters())
+    optimizer = make_optimizer(spec0, net.parameters())
     orders = [torch.Generator().manual_seed(s.seed) for s in specs]
     learnable = [bool(any(layer for layer in layers)) for layers in net.activation_parameters()]
 
-    alive = [True] * G
+    alive, ended = [True] * G, [0] * G        # ended: steps a model trained before it diverged
     status, message = ["finished"] * G, ["training finished"] * G
     accuracy = [[] for _ in range(G)]
     snapshots = [[layers] for layers in net.activation_parameters()]
     traces = [[] for _ in range(G)]
+    step_losses, epoch_seconds = [], []       # [G] tensors, read once at the end (no sync per step)
     n, step = len(labels), 0
     total = spec0.epochs * math.ceil(n / spec0.batch_size)
     alive_mask = torch.ones(G, dtype=torch.bool, device=device)
+    params_every = spec0.params_every
 
     def trace():
         for g, layers in enumerate(net.activation_parameters()):
@@ -277,6 +267,7 @@ def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNIST
     stopped = False
     for epoch in range(1, spec0.epochs + 1):
         net.train()
+        epoch_started = time.perf_counter()
         perms = torch.stack([torch.randperm(n, generator=o) for o in orders]).to(device)   # [G, n]
         for batch in perms.split(spec0.batch_size, dim=1):                                # [G, B]
             if should_stop and should_stop():
@@ -292,7 +283,7 @@ def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNIST
                     alive[g], status[g] = False, "diverged"
                     message[g] = (f"loss became {losses[g].item()} at step {step + 1} (epoch {epoch}); the learning "
                                   f"rate {spec0.lr:g} is too large for {specs[g].activation}")
-                    alive_mask[g] = False
+                    alive_mask[g], ended[g] = False, step
                 if not any(alive):
                     break
             optimizer.zero_grad(set_to_none=True)
@@ -302,6 +293,7 @@ def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNIST
                 if not alive[g]:
                     _freeze(net, optimizer, g)
             optimizer.step()
+            step_losses.append(losses.detach())
             step += 1
             if progress:
                 progress(step, total)
@@ -309,6 +301,7 @@ def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNIST
                 trace()
         if stopped or not any(alive):
             break
+        epoch_seconds.append(time.perf_counter() - epoch_started)
         accs = group_accuracy(net, test_images, test_labels)
         layers_now = net.activation_parameters()
         for g in range(G):
@@ -320,6 +313,14 @@ def train_group(specs: list[RunSpec], train_data: MNISTTensors, test_data: MNIST
             if alive[g]:
                 status[g], message[g] = "stopped", f"stopped by request at step {step}"
     wall = time.perf_counter() - started
-    return [{"status": status[g], "message": message[g], "accuracy": accuracy[g],
-             "activation_parameters": snapshots[g] if learnable[g] else [],
-             "params_trace": traces[g], "steps": step, "wall_seconds": wall} for g in range(G)]
+    losses_per_model = torch.stack(step_losses).T.tolist() if step_losses else [[] for _ in range(G)]
+    ended = [step if alive[g] else ended[g] for g in range(G)]
+    train_seconds = sum(epoch_seconds)
+    label = device_label(device)
+    return [TrainResult(config=specs[g], model=net.copy_into(g, models[g]).eval(), status=status[g], message=message[g],
+                        device=label, epoch_accuracies=accuracy[g], epoch_seconds=list(epoch_seconds[:len(accuracy[g])]),
+                        samples_per_second=n * len(accuracy[g]) / train_seconds if train_seconds > 0 else 0.0,
+                        steps=ended[g], losses=losses_per_model[g][:ended[g]],
+                        params_trace=traces[g], live_evals=[],
+                        epoch_parameters=snapshots[g] if learnable[g] else [], wall_seconds=wall)
+            for g in range(G)]

@@ -7,16 +7,15 @@
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from ..activations import resolve_name
 from ..activations.registry import ELSA_SUFFIX
 from ..errors import ConfigError
-from .batched import RunSpec
+from ..trainer import TrainConfig
 from .paper import fig2_inits, paper_activations
 
-OPTIMIZERS = ("adam", "sgd")
+PAPER_OPTIMIZERS = ("adam", "sgd")   # Table 1's columns in its order (TrainConfig checks each name)
 
 
 @dataclass(frozen=True)
@@ -33,21 +32,19 @@ class Experiment:
     note: str = ""
 
     def runs(self, activations=None, optimizers=None, lrs=None, seeds=None, epochs=None,
-             train_subset=None, batch_size: int = 128) -> list[RunSpec]:
-        """The grid, ordered setting by setting, then activation, init, seed (what groups well)."""
+             train_subset=None, batch_size: int = 128) -> list[TrainConfig]:
+        """The grid as validated TrainConfigs, ordered setting by setting, then activation, init, seed
+        (what groups well). TrainConfig.validate checks every value, as for any other training."""
         acts = [self.normalise(a) for a in (activations or self.activations)]
-        opts = [_optimizer(o) for o in (optimizers or self.optimizers)]
-        lr_list = [_lr(v) for v in (lrs or self.lrs)]
-        seed_list = [_seed(s) for s in (self.seeds if seeds is None else seeds)]
-        epochs = _positive("epochs", self.epochs if epochs is None else epochs)
-        if train_subset is not None:
-            _positive("train subset", train_subset)
-        _positive("batch size", batch_size)
+        opts = [str(o).strip().lower() for o in (optimizers or self.optimizers)]
+        lr_list = list(lrs or self.lrs)
+        seed_list = list(self.seeds if seeds is None else seeds)
         if not (acts and seed_list):
             raise ConfigError("nothing to run: give at least one activation and one seed")
         settings = [(o, lr) for lr in dict.fromkeys(lr_list) for o in dict.fromkeys(opts)]  # the paper's column order
-        return [RunSpec(activation=a, optimizer=o, lr=lr, seed=s, params=dict(init), epochs=epochs,
-                        batch_size=batch_size, train_subset=train_subset)
+        return [TrainConfig(activation=a, activation_params=dict(init), optimizer=o, lr=lr, seed=s,
+                            epochs=self.epochs if epochs is None else epochs, batch_size=batch_size,
+                            train_subset=train_subset, params_every=self.params_every).validate()
                 for o, lr in settings for a in dict.fromkeys(acts) for init in self.inits for s in dict.fromkeys(seed_list)]
 
     def normalise(self, name: str) -> str:
@@ -57,41 +54,12 @@ class Experiment:
         return key + (ELSA_SUFFIX if with_elsa else "")
 
 
-def _optimizer(name) -> str:
-    name = str(name).strip().lower()
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {name!r}; choose sgd or adam")
-    return name
-
-
-def _lr(value) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"learning rate must be a number, got {value!r}") from None
-    if not (math.isfinite(value) and value > 0):
-        raise ConfigError(f"learning rate must be a positive number, got {value}")
-    return value
-
-
-def _seed(value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ConfigError(f"seeds must be non-negative integers, got {value!r}")
-    return value
-
-
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 def _experiments() -> dict[str, Experiment]:
     table1 = tuple(paper_activations())
     lrs = (1e-2, 1e-3, 1e-4, 1e-5)
     seeds = (0, 1, 2, 3, 4)
     return {e.name: e for e in (
-        Experiment("table1", "Table 1: accuracy after one epoch", table1, OPTIMIZERS, lrs, seeds, epochs=1),
+        Experiment("table1", "Table 1: accuracy after one epoch", table1, PAPER_OPTIMIZERS, lrs, seeds, epochs=1),
         Experiment("fig2", "Figure 2: AReLU from 9 initialisations", ("arelu",), ("sgd",), (1e-3,), (0,),
                    epochs=5, inits=tuple(fig2_inits()), params_every=20,
                    note="The paper does not state Fig. 2's optimizer, lr or epochs: ours are SGD (momentum 0.9), "
@@ -99,7 +67,7 @@ def _experiments() -> dict[str, Experiment]:
         Experiment("fig3", "Figure 3: accuracy per epoch at small learning rates", table1, ("sgd",), (1e-4, 1e-5),
                    seeds, epochs=5, note="The paper trains 20 epochs; default 5 here (--epochs 20 for the paper's)."),
         Experiment("table4", "Table 4: every activation + ELSA", tuple(a for a in table1 if a != "arelu"),
-                   OPTIMIZERS, lrs, seeds, epochs=1,
+                   PAPER_OPTIMIZERS, lrs, seeds, epochs=1,
                    note="Published Table 4 is illegible in our copy: compared with our own Table 1 run."),
     )}
 

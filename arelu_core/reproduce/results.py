@@ -22,6 +22,14 @@ REQUIRED = {"key": str, "activation": str, "optimizer": str, "lr": (int, float),
             "status": str, "accuracy": list}
 
 
+def run_key(config) -> str:
+    """Identity of a run (a TrainConfig) in a results file: what resuming matches on."""
+    params = ",".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}"
+                      for k, v in sorted(config.activation_params.items()))
+    return (f"{config.activation.lower()}|{params}|{config.optimizer}|{config.lr:g}|seed={config.seed}"
+            f"|epochs={config.epochs}|batch={config.batch_size}|subset={config.train_subset}")
+
+
 class ResultsFileError(AReLULabError):
     """A results file is unreadable, damaged, or holds another experiment's runs."""
 

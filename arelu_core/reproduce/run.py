@@ -16,10 +16,10 @@ from .. import __version__
 from ..data import load_mnist
 from ..errors import ConfigError
 from ..jobs import Task
-from ..trainer import device_label, resolve_device
-from .batched import RunSpec, train_group
+from ..trainer import TrainConfig, TrainResult, device_label, resolve_device
+from .batched import schedule, train_group
 from .experiments import get_experiment
-from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
+from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, run_key, write_json_atomic
 from .summary import summarise
 
 # Measured on 2 CPU cores (scripts/bench_reproduce.py, AReLU, one MNIST epoch per model): 3.6 s per
@@ -31,16 +31,16 @@ def default_out(experiment: str) -> Path:
     return Path("results") / experiment
 
 
-def make_groups(specs: list[RunSpec], group_size: int) -> list[list[RunSpec]]:
+def make_groups(specs: list[TrainConfig], group_size: int) -> list[list[TrainConfig]]:
     """Consecutive runs of one activation and schedule share a group of at most group_size.
 
     train_group also takes mixed activations, but on the CPU one activation per group was faster
     (measured: 14 ms per model-step for 4 ReLU or 4 PReLU models, 18 for 2 + 2).
     """
-    groups: list[list[RunSpec]] = []
+    groups: list[list[TrainConfig]] = []
     last = None
     for spec in specs:
-        key = (spec.schedule(), spec.activation)
+        key = (schedule(spec), spec.activation)
         if key != last or len(groups[-1]) >= group_size:
             groups.append([])
             last = key
@@ -48,15 +48,16 @@ def make_groups(specs: list[RunSpec], group_size: int) -> list[list[RunSpec]]:
     return groups
 
 
-def make_record(experiment: str, spec: RunSpec, outcome: dict, group_id: str, group_size: int, device: str) -> dict:
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "key": spec.key(),
-            "activation": spec.activation, "params": spec.params, "optimizer": spec.optimizer, "lr": spec.lr,
-            "seed": spec.seed, "epochs": spec.epochs, "batch_size": spec.batch_size,
-            "train_subset": spec.train_subset, "status": outcome["status"], "message": outcome["message"],
-            "accuracy": outcome["accuracy"], "activation_parameters": outcome["activation_parameters"],
-            "params_trace": outcome["params_trace"], "steps": outcome["steps"],
-            "wall_seconds": round(outcome["wall_seconds"], 3), "group_id": group_id, "group_size": group_size,
-            "seconds_per_run": round(outcome["wall_seconds"] / group_size, 3), "device": device,
+def make_record(experiment: str, spec: TrainConfig, outcome: TrainResult, group_id: str, group_size: int,
+                device: str) -> dict:
+    return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "key": run_key(spec),
+            "activation": spec.activation, "params": spec.activation_params, "optimizer": spec.optimizer,
+            "lr": spec.lr, "seed": spec.seed, "epochs": spec.epochs, "batch_size": spec.batch_size,
+            "train_subset": spec.train_subset, "status": outcome.status, "message": outcome.message,
+            "accuracy": outcome.epoch_accuracies, "activation_parameters": outcome.epoch_parameters,
+            "params_trace": outcome.params_trace, "steps": outcome.steps,
+            "wall_seconds": round(outcome.wall_seconds, 3), "group_id": group_id, "group_size": group_size,
+            "seconds_per_run": round(outcome.wall_seconds / group_size, 3), "device": device,
             "library_version": __version__, "torch_version": torch.__version__, "finished_at": now_iso()}
 
 
@@ -80,7 +81,7 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
     out = Path(out) if out else default_out(spec.name)
     results = ResultsFile(out / RESULTS_NAME, spec.name)
     done = {r["key"] for r in results.read()}          # ResultsFileError before any training
-    todo = [r for r in runs if r.key() not in done]
+    todo = [r for r in runs if run_key(r) not in done]
     groups = make_groups(todo, group_size)
     trained = 0
     if groups:
@@ -93,17 +94,17 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
                 break
             emit({"kind": "group", "index": index, "groups": len(groups),
                   "runs": [f"{s.activation} {s.optimizer} {s.lr:g} seed {s.seed}" for s in group]})
-            outcomes = train_group(group, train_data, test_data, torch_device, params_every=spec.params_every,
+            outcomes = train_group(group, train_data, test_data, torch_device,
                                    progress=lambda step, total: emit({"kind": "step", "step": step, "total": total}),
                                    should_stop=should_stop)
             group_id = uuid.uuid4().hex[:12]
             records = [make_record(spec.name, s, o, group_id, len(group), label)
-                       for s, o in zip(group, outcomes) if o["status"] != "stopped"]
+                       for s, o in zip(group, outcomes) if o.status != "stopped"]
             results.append(records)      # durable before anyone hears of them
             trained += len(records)
             for record in records:
                 emit({"kind": "run", "record": record})
-    wanted = {r.key() for r in runs}
+    wanted = {run_key(r) for r in runs}
     records = [r for r in results.read() if r["key"] in wanted]
     summary = summarise(spec.name, records, _baseline(spec.name, out, baseline))
     summary.update({"title": spec.title, "note": spec.note, "results_file": str(results.path),

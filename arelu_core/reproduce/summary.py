@@ -4,11 +4,10 @@ from __future__ import annotations
 import json
 from statistics import fmean, pstdev
 
+from ..activations.registry import ELSA_SUFFIX
 from .claims import evaluate_claims
 from .paper import table1_value
 from .results import final_accuracy
-
-ELSA = "+elsa"
 
 
 def _params_label(params: dict) -> str:
@@ -57,7 +56,7 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
         elif experiment == "fig3":
             cell["paper_epoch1"] = table1_value(activation, optimizer, lr)   # Fig. 3's first epoch is Table 1
         elif experiment == "table4":
-            base = activation[:-len(ELSA)] if activation.endswith(ELSA) else activation
+            base = activation[:-len(ELSA_SUFFIX)] if activation.endswith(ELSA_SUFFIX) else activation
             ours = base_cells.get((base, optimizer, lr, subset))
             cell["base"] = base
             cell["table1_mean"] = ours["mean"] if ours else None

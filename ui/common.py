@@ -1,4 +1,4 @@
-"""Small UI helpers shared by the pages: device, job manager, session owner, checkpoints, errors."""
+"""Small UI helpers shared by the pages: job manager, session owner, checkpoints, errors."""
 from __future__ import annotations
 
 import contextlib
@@ -8,20 +8,12 @@ from pathlib import Path
 import streamlit as st
 
 from arelu_core.activations import activation_info
-from arelu_core.errors import AReLULabError
+from arelu_core.errors import AReLULabError, one_line
 from arelu_core.runs import CheckpointEntry, find_checkpoints
 
 # One palette for every chart, so an activation keeps its colour from page to page.
 PALETTE = ["#d1495b", "#00798c", "#edae49", "#6a4c93", "#66a182", "#30638e", "#ef8a62", "#8d96a3"]
 OWNER_KEY = "arelu_owner_id"
-
-
-def device_label() -> str:
-    """'CPU' or 'CUDA GPU: <name>', the device 'auto' picks for training."""
-    import torch
-    if torch.cuda.is_available():
-        return f"CUDA GPU: {torch.cuda.get_device_name(0)}"
-    return "CPU (no CUDA GPU found)"
 
 
 _OWNER_SESSIONS: dict[str, str] = {}  # owner id -> Streamlit session id, for the job manager's liveness check
@@ -107,5 +99,4 @@ def user_errors(what: str):
     except AReLULabError as exc:
         st.error(f"{what}: {exc}")
     except Exception as exc:  # a bug: still one line for the user, the type helps a bug report
-        first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {first_line})")
+        st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {one_line(exc)})")
