@@ -19,6 +19,9 @@ REFRESH_TIMES = "train_refresh_times"
 FULL_RUN = "train_full_run"
 SAVED = "train_saved_paths"
 REFRESH_CHOICES = [0.5, 1.0, 2.0, 5.0]  # seconds between redraws of the live view's job cards
+# Each redraw (a fragment run) costs the browser a fixed ~50 ms of CPU whatever it redraws: at 0.5 s the cards
+# alone took a tenth of a core from the trainings on 2 cores (scripts/ui_cost.py), hence 1 s by default.
+REFRESH_DEFAULT = 1.0
 CHART_SECONDS, PARAMETER_SECONDS = 2.0, 5.0   # the charts are redrawn at most this often (chart_intervals)
 LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
 SUBSETS = [None, 512, 2_000, 10_000, 30_000]
@@ -154,13 +157,13 @@ with st.form("race_settings", border=True):
 if START_ERROR in st.session_state:
     st.error(st.session_state.pop(START_ERROR))
 
-refresh_seconds = REFRESH_CHOICES[0]
+refresh_seconds = REFRESH_DEFAULT
 if jobs:
     button_column, _, refresh_column = st.columns([1, 2, 2], vertical_alignment="bottom")
     if racing:
         button_column.button("Stop", icon=":material/stop:", on_click=stop_race)
         refresh_seconds = refresh_column.select_slider(
-            "Redraw the live view every", REFRESH_CHOICES, value=REFRESH_CHOICES[0], format_func=lambda s: f"{s:g} s",
+            "Redraw the live view every", REFRESH_CHOICES, value=REFRESH_DEFAULT, format_func=lambda s: f"{s:g} s",
             key="train_refresh", persist_state="session",
             help=f"The job cards; the charts follow every {CHART_SECONDS:g} s, the parameters every "
                  f"{PARAMETER_SECONDS:g} s, or at this interval when it is longer. Each redraw costs CPU time: "

@@ -5,7 +5,7 @@
    trains two models at the same time, so the CLI does too), samples/s from each process's JSON; once
    with torch's default threads and once with the threads the app gives each worker; the faster counts.
 2. UI: `streamlit run app.py` on 127.0.0.1, headless Chromium (Debian's) opens Train live, picks the
-   same activations and digits, starts the race with the live view redrawn every 0.5 s, reads the
+   same activations and digits, starts the race with the live view at the page's default redraw, reads the
    measured redraw interval while it runs and each job's samples/s from its card at the end.
 
 Throughput counts training steps only in both (the trainer leaves its evaluations out of samples/s),
@@ -109,20 +109,22 @@ class CpuMeter:
 
 
 REDRAW_CHOICES = [0.5, 1.0, 2.0, 5.0]   # the page's "Redraw the live view every" choices
+REDRAW_DEFAULT = 1.0                     # and its default (pages/train_live.py: REFRESH_DEFAULT)
 
 
-def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, redraw: float = 0.5,
+def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, redraw: float = REDRAW_DEFAULT,
             timeout_s: float = 900) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(url + "/train")
         start_race(page, labels, digits=digits)
-        if redraw != REDRAW_CHOICES[0]:   # the redraw setting shows once the race runs
+        if redraw != REDRAW_DEFAULT:   # the redraw setting shows once the race runs
             slider = page.get_by_role("slider", name="Redraw the live view every")
             slider.wait_for(timeout=60_000)
             slider.focus()
-            for _ in range(REDRAW_CHOICES.index(redraw)):
-                page.keyboard.press("ArrowRight")
+            moves = REDRAW_CHOICES.index(redraw) - REDRAW_CHOICES.index(REDRAW_DEFAULT)
+            for _ in range(abs(moves)):
+                page.keyboard.press("ArrowRight" if moves > 0 else "ArrowLeft")
         meter, started = CpuMeter(server_pid), time.monotonic()
         redraws, deadline = [], time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -160,8 +162,9 @@ def main() -> int:
                         help="comma-separated display names per race, e.g. AReLU or ReLU,AReLU")
     parser.add_argument("--digits", default="all 60 000", choices=list(DIGITS))
     parser.add_argument("--data-dir", default=os.environ.get("ARELU_DATA_DIR") or str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--redraw", type=float, default=0.5, choices=REDRAW_CHOICES,
-                        help="seconds between redraws of the live view (the page's setting; default 0.5)")
+    parser.add_argument("--redraw", type=float, default=REDRAW_DEFAULT, choices=REDRAW_CHOICES,
+                        help=f"seconds between redraws of the live view (the page's setting; default {REDRAW_DEFAULT:g}, "
+                             f"the page's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
