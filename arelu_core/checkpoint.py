@@ -23,6 +23,7 @@ def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | 
     from . import __version__
     path = Path(path)
     meta = {"activation": model.activation_name, "activation_params": dict(model.activation_params),
+            "in_channels": model.in_channels, "num_classes": model.num_classes,
             "library_version": __version__, "torch_version": str(torch.__version__),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **(metadata or {})}
@@ -109,13 +110,36 @@ def _short_reason(exc: Exception) -> str:
     return picked.split(". Please use")[0][:200]
 
 
+def checkpoint_dataset(meta: dict) -> str:
+    """The dataset a checkpoint was trained on: its metadata's "dataset" (older files: MNIST)."""
+    from .data import dataset_info
+    from .errors import ConfigError
+    try:
+        return dataset_info(meta.get("dataset") or "mnist").key
+    except ConfigError:
+        raise CheckpointError(f"checkpoint trained on an unknown dataset {str(meta.get('dataset'))[:60]!r}") from None
+
+
 def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTConv, dict]:
-    """(model in eval mode, metadata). Any problem is a CheckpointError naming the file."""
+    """(model in eval mode, metadata). Any problem is a CheckpointError naming the file.
+
+    metadata["dataset"] is always set (older checkpoints, written before other datasets: "mnist")."""
+    from .data import dataset_info
     name = getattr(source, "name", None) or str(source)
     payload = read_checkpoint(source)
     meta = payload["metadata"]
     try:
-        model = MNISTConv(meta["activation"], **dict(meta.get("activation_params") or {}))
+        meta = {**meta, "dataset": checkpoint_dataset(meta)}
+    except CheckpointError as exc:
+        raise CheckpointError(f"{name}: {exc}") from None
+    info = dataset_info(meta["dataset"])
+    try:
+        in_channels = int(meta.get("in_channels") or info.channels)
+        num_classes = int(meta.get("num_classes") or info.num_classes)
+        if not (1 <= in_channels <= 4 and 1 <= num_classes <= 1000):   # untrusted sizes: no huge allocation
+            raise ValueError(f"implausible shape: {in_channels} input channels, {num_classes} classes")
+        model = MNISTConv(meta["activation"], in_channels=in_channels, num_classes=num_classes,
+                          **dict(meta.get("activation_params") or {}))
         model.load_state_dict(payload["state_dict"], strict=True)
     except Exception as exc:  # the file is untrusted: whatever it holds, the answer is one CheckpointError
         reason = one_line(exc, 160)

@@ -13,8 +13,12 @@ from .errors import AReLULabError
 EXIT_USER_ERROR = 2
 
 
+DATASET_HELP = "mnist, fashion-mnist, kmnist, svhn or cifar100 (downloaded by torchvision's URLs when missing)"
+
+
 def _add_data_args(p: argparse.ArgumentParser):
-    p.add_argument("--data-dir", help="folder holding MNIST/raw (default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
+    p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (MNIST/raw, "
+                                      "FashionMNIST/raw, SVHN, ...; default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line, no progress bar")
 
@@ -24,6 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("train", help="train MNIST-Conv with any activation")
+    p.add_argument("--dataset", default="mnist", help=DATASET_HELP)
     p.add_argument("--activation", default="arelu", help="registry name, e.g. arelu, relu, prelu, relu+elsa")
     p.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9) or adam")
     p.add_argument("--lr", type=float, default=1e-3)
@@ -44,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--save", metavar="PATH", help="write the trained model as a checkpoint")
     _add_data_args(p)
 
-    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint on the 10 000 MNIST test digits")
+    p = sub.add_parser("evaluate", help="test accuracy of a checkpoint on its dataset's test set")
     p.add_argument("checkpoint")
+    p.add_argument("--dataset", help="test set to use (default: the one the checkpoint was trained on)")
     _add_data_args(p)
 
     p = sub.add_parser("activations", help="list the registry: name, parameters per layer, formula")
@@ -77,7 +83,8 @@ def cmd_train(args) -> dict:
     config = TrainConfig(activation=args.activation, activation_params=params, optimizer=args.optimizer,
                          lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
                          device=args.device, data_dir=args.data_dir, train_subset=args.train_subset,
-                         compile=args.compile).validate()
+                         compile=args.compile, dataset=args.dataset).validate()
+    _ensure_data(config.dataset, args.data_dir, quiet=args.json)
     bar = None if args.json or not sys.stderr.isatty() else _progress_bar(config)
 
     def on_event(event):
@@ -93,7 +100,8 @@ def cmd_train(args) -> dict:
         bar.close()
     summary = result.summary()
     if args.save and result.status == "finished":
-        meta = {k: summary["config"][k] for k in ("optimizer", "lr", "batch_size", "epochs", "seed", "train_subset")}
+        meta = {k: summary["config"][k] for k in ("dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
+                                                  "train_subset")}
         save_checkpoint(args.save, result.model, {**meta, "test_accuracy": result.test_accuracy,
                                                   "device": result.device})
         summary["checkpoint"] = args.save
@@ -102,6 +110,24 @@ def cmd_train(args) -> dict:
         print(f"{result.status}: {config.activation} {config.optimizer} lr={config.lr:g} -> test accuracy {acc} "
               f"on {result.device}, {result.samples_per_second:.0f} samples/s; {result.message}")
     return summary
+
+
+def _ensure_data(dataset: str, data_dir, quiet: bool) -> None:
+    """Download a missing dataset before training, with a progress bar per file on a terminal."""
+    from .data import ensure_dataset
+    bars = {}
+
+    def progress(name, done, total):
+        if name not in bars:
+            from tqdm import tqdm
+            bars[name] = tqdm(total=total or None, unit="B", unit_scale=True, desc=name, file=sys.stderr, leave=False)
+        bars[name].update(done - bars[name].n)
+
+    try:
+        ensure_dataset(dataset, data_dir, progress=None if quiet or not sys.stderr.isatty() else progress)
+    finally:
+        for bar in bars.values():
+            bar.close()
 
 
 def _parse_params(activation: str, items: list[str]) -> dict:
@@ -121,24 +147,31 @@ def _parse_params(activation: str, items: list[str]) -> dict:
 
 def _progress_bar(config):
     from tqdm import tqdm
-    from .data import load_mnist
-    n = len(load_mnist(True, config.data_dir).subset(config.train_subset))
+    from .data import load_dataset
+    n = len(load_dataset(config.dataset, True, config.data_dir).subset(config.train_subset))
     return tqdm(total=config.epochs * -(-n // config.batch_size), unit="step", file=sys.stderr, leave=False)
 
 
 def cmd_evaluate(args) -> dict:
     from .checkpoint import load_checkpoint
-    from .data import load_mnist
+    from .data import dataset_info, load_dataset
+    from .errors import ConfigError
     from .network import accuracy
     from .trainer import device_label, resolve_device
     device = resolve_device(args.device)
     model, meta = load_checkpoint(args.checkpoint, device)
-    test = load_mnist(False, args.data_dir, device)
+    info = dataset_info(args.dataset or meta["dataset"])
+    if (info.channels, info.num_classes) != (model.in_channels, model.num_classes):
+        raise ConfigError(f"{args.checkpoint} was trained on {dataset_info(meta['dataset']).describe()}; "
+                          f"it cannot classify {info.describe()}")
+    _ensure_data(info.key, args.data_dir, quiet=args.json)
+    test = load_dataset(info.key, False, args.data_dir, device)
     acc = accuracy(model, test.images, test.labels)
     if not args.json:
-        print(f"{args.checkpoint}: {meta.get('activation')} test accuracy {acc:.2f}% on {len(test)} digits "
-              f"(recorded: {meta.get('test_accuracy')})")
-    return {"checkpoint": args.checkpoint, "activation": meta.get("activation"), "test_accuracy": acc,
+        print(f"{args.checkpoint}: {meta.get('activation')} test accuracy {acc:.2f}% on {len(test)} {info.name} "
+              f"test images (recorded: {meta.get('test_accuracy')})")
+    return {"checkpoint": args.checkpoint, "activation": meta.get("activation"), "dataset": info.key,
+            "test_accuracy": acc,
             "recorded_test_accuracy": meta.get("test_accuracy"), "device": device_label(device), "metadata": meta}
 
 

@@ -49,8 +49,7 @@ from typing import Any, Callable
 import torch
 
 from .errors import AReLULabError, ConfigError, one_line
-from .network import MNISTConv
-from .trainer import TrainConfig, TrainResult, train
+from .trainer import TrainConfig, TrainResult, make_model, train
 
 ENV_MAX_JOBS = "ARELU_MAX_JOBS"
 DEFAULT_MAX_RUNNING = 2
@@ -413,7 +412,7 @@ def _restored(payload):
     if kind != "training":
         return value
     result, weights = value
-    model = MNISTConv(result.config.activation, **result.config.activation_params)
+    model = make_model(result.config)      # the dataset decides its input channels and classes
     model.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
     return replace(result, model=model)
 

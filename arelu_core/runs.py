@@ -31,15 +31,17 @@ def runs_dir() -> Path:
 MNIST_TRAIN_SIZE = 60_000
 
 
-def steps_per_epoch(train_subset: int | None, batch_size: int) -> int:
-    digits = min(train_subset or MNIST_TRAIN_SIZE, MNIST_TRAIN_SIZE)
+def steps_per_epoch(train_subset: int | None, batch_size: int, dataset: str = "mnist") -> int:
+    from .data import dataset_info
+    size = dataset_info(dataset).train_size
+    digits = min(train_subset or size, size)
     return -(-digits // batch_size)
 
 
-def live_report_intervals(train_subset: int | None, batch_size: int) -> tuple[int, int]:
+def live_report_intervals(train_subset: int | None, batch_size: int, dataset: str = "mnist") -> tuple[int, int]:
     """(live_eval_every, params_every) in steps: about 10 accuracy checks and 50 alpha/beta samples per
     epoch, so a short demo still draws curves and a full epoch spends only a few percent on evaluation."""
-    steps = steps_per_epoch(train_subset, batch_size)
+    steps = steps_per_epoch(train_subset, batch_size, dataset)
     return max(1, min(50, steps // 10)), max(1, min(10, steps // 50))
 
 
@@ -125,6 +127,7 @@ def metrics_csv(events: list[dict]) -> str:
 # -- checkpoints ---------------------------------------------------------------------------------
 def run_metadata(result: TrainResult, label: str | None = None) -> dict:
     return {"source": "AReLU Lab training", "label": label or result.config.activation,
+            "dataset": result.config.dataset,
             "status": result.status, "message": result.message, "train_config": asdict(result.config),
             "device": result.device, "steps": result.steps, "test_accuracy": result.test_accuracy,
             "epoch_accuracies": result.epoch_accuracies, "samples_per_second": result.samples_per_second}
@@ -159,6 +162,7 @@ class CheckpointEntry:
     activation: str | None = None    # registry name when the manifest or the file name says it
     test_accuracy: float | None = None
     description: str = ""
+    dataset: str | None = None       # what the manifest says it was trained on (None: read the file's metadata)
 
 
 SAVED_NAME = re.compile(r"^\d{8}-\d{6}_(?P<activation>[^_]+)_")  # checkpoint_filename's pattern
@@ -210,5 +214,6 @@ def _manifest_entries(models_dir: Path) -> list[CheckpointEntry]:
         entries.append(CheckpointEntry(
             path, str(item.get("title") or path.stem), "shipped",
             item["activation"] if isinstance(item.get("activation"), str) else None,
-            float(accuracy) if isinstance(accuracy, (int, float)) else None, str(item.get("description") or "")))
+            float(accuracy) if isinstance(accuracy, (int, float)) else None, str(item.get("description") or ""),
+            item.get("dataset", "mnist") if isinstance(item.get("dataset", "mnist"), str) else None))
     return entries

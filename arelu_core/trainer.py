@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from .activations import activation_info, check_params
 from .activations.compiled import COMPILE_CHOICES, compile_pays, use_compiled
-from .data import MNISTTensors, load_mnist
+from .data import DatasetTensors, dataset_info, load_dataset
 from .errors import ConfigError
 from .network import MNISTConv, accuracy
 
@@ -47,10 +47,12 @@ class TrainConfig:
     params_every: int = 10           # steps between alpha/beta reports
     momentum: float = 0.9
     compile: str = "auto"            # AReLU/ELSA through torch.compile: "on", "off", or "auto" (where it pays)
+    dataset: str = "mnist"           # a key of arelu_core.data.DATASETS (the network's input and classes follow it)
 
     def validate(self) -> "TrainConfig":
         # The activation's own rules (activations/registry.py): which parameters, and their start ranges.
         self.activation_params = check_params(self.activation, self.activation_params, training=True)
+        self.dataset = dataset_info(self.dataset).key   # ConfigError listing the datasets; aliases -> key
         self.optimizer = str(self.optimizer).lower()
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
@@ -124,6 +126,13 @@ class TrainResult:
                 "activation_parameters": self.model.activation_parameters()}
 
 
+def make_model(config: TrainConfig) -> MNISTConv:
+    """The untrained network for a config: its input channels and classes follow the dataset."""
+    info = dataset_info(config.dataset)
+    return MNISTConv(config.activation, in_channels=info.channels, num_classes=info.num_classes,
+                     **config.activation_params)
+
+
 def make_optimizer(config: TrainConfig, params):
     """The one optimizer factory (the batched reproduction stacks G models' parameters into one)."""
     if config.optimizer == "adam":
@@ -133,8 +142,8 @@ def make_optimizer(config: TrainConfig, params):
 
 def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
-          train_data: MNISTTensors | None = None, test_data: MNISTTensors | None = None) -> TrainResult:
-    """Train MNIST-Conv. `should_stop()` is polled every step (cooperative stop).
+          train_data: DatasetTensors | None = None, test_data: DatasetTensors | None = None) -> TrainResult:
+    """Train MNIST-Conv on config.dataset. `should_stop()` is polled every step (cooperative stop).
 
     Deterministic on the CPU for a given seed: the seed fixes the initial weights, RReLU's noise
     and the batch order.
@@ -143,14 +152,15 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
     config.validate()
     emit = callback or (lambda event: None)
     device = resolve_device(config.device)
-    train_data = (train_data or load_mnist(True, config.data_dir, device)).subset(config.train_subset)
-    test_data = (test_data or load_mnist(False, config.data_dir, device)).subset(config.test_subset)
+    info = dataset_info(config.dataset)
+    train_data = (train_data or load_dataset(info.key, True, config.data_dir, device)).subset(config.train_subset)
+    test_data = (test_data or load_dataset(info.key, False, config.data_dir, device)).subset(config.test_subset)
     train_images, train_labels = train_data.images.to(device), train_data.labels.to(device)
     test_images, test_labels = test_data.images.to(device), test_data.labels.to(device)
     live_images, live_labels = test_images[:config.live_eval_size], test_labels[:config.live_eval_size]
 
     torch.manual_seed(config.seed)
-    model = MNISTConv(config.activation, **config.activation_params).to(device)
+    model = make_model(config).to(device)
     planned_steps = -(-len(train_images) // config.batch_size) * config.epochs
     if config.compile == "on" or (config.compile == "auto" and compile_pays(device, planned_steps)):
         compiled = use_compiled(model) > 0       # False for activations without an AReLU/ELSA term

@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from arelu_core import activation_info, explore, inspection
+from arelu_core.data import DATASETS, dataset_info, gallery_path
 from arelu_core.errors import AReLULabError, one_line
 from ui import inspect_figures as figures
 from ui.common import checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
@@ -19,8 +20,8 @@ st.caption("One digit through two trained MNIST-Conv networks. Feature maps befo
 
 
 @st.cache_resource(show_spinner=False)
-def gallery():
-    return inspection.load_gallery()
+def gallery(path: str):
+    return inspection.load_gallery(path)
 
 
 def short_name(model) -> str:
@@ -37,6 +38,37 @@ if not entries:
     st.stop()
 
 
+def entry_dataset(entry) -> str | None:
+    """The dataset a checkpoint was trained on: the manifest says, else its metadata (read once, cached)."""
+    if entry.dataset:
+        return entry.dataset
+    try:
+        return load_checkpoint_cached(entry.path)[1]["dataset"]
+    except Exception:  # unreadable: listed under every dataset, and choosing it shows why in one line
+        return None
+
+
+# The gallery, the class names and the upload preprocessing follow the checkpoints' dataset.
+known = {id(entry): entry_dataset(entry) for entry in entries}
+offered = [key for key in DATASETS if key in known.values()] or ["mnist"]
+dataset = st.segmented_control("Dataset", offered, default="mnist" if "mnist" in offered else offered[0],
+                               required=True, format_func=lambda key: dataset_info(key).name, key="inspect_dataset",
+                               help="Checkpoints are listed by the dataset they were trained on.")
+info = dataset_info(dataset)
+
+
+def widget_key(name: str) -> str:
+    """One widget state per dataset (a model or class picked for MNIST is no choice for clothes)."""
+    return name if dataset == "mnist" else f"{name}_{dataset}"
+
+
+entries = [entry for entry in entries if known[id(entry)] in (dataset, None)]
+if (info.channels, info.size, info.size) != inspection.MNIST_SHAPE:
+    st.info(f"This page inspects 28×28 grey images; {info.describe()} checkpoints can be evaluated with "
+            f"`arelu evaluate` but not inspected here yet.")
+    st.stop()
+
+
 def default_index(activation: str, fallback: int) -> int:
     for index, entry in enumerate(entries):
         if entry.activation == activation and entry.source == "shipped":
@@ -46,9 +78,9 @@ def default_index(activation: str, fallback: int) -> int:
 
 pick_a, pick_b = st.columns(2)
 entry_a = pick_a.selectbox("Model A", entries, index=default_index("relu", 0), format_func=checkpoint_label,
-                           key="inspect_model_a")
+                           key=widget_key("inspect_model_a"))
 entry_b = pick_b.selectbox("Model B", entries, index=default_index("arelu", 1), format_func=checkpoint_label,
-                           key="inspect_model_b")
+                           key=widget_key("inspect_model_b"))
 models = []
 for column, entry in ((pick_a, entry_a), (pick_b, entry_b)):
     with column, user_errors(f"Could not load {entry.path.name}"):
@@ -60,36 +92,44 @@ if names[0][3:] == names[1][3:]:
     names = [f"A: {entry_a.title}", f"B: {entry_b.title}"]
 
 # -- the digit ------------------------------------------------------------------------------------
-st.subheader("The digit")
+st.subheader("The digit" if dataset == "mnist" else "The image")
 source_column, digit_column = st.columns([3, 1])
+has_gallery = gallery_path(dataset).exists()
+recipe = "the MNIST way" if dataset != "fashion-mnist" else "the Fashion-MNIST way"
 with source_column:
-    source = st.segmented_control("Digit from", ["Gallery", "Upload", "Draw"], default="Gallery", required=True,
-                                  key="inspect_source",
-                                  help="Gallery: real MNIST test digits shipped with the app (works offline).")
+    source = st.segmented_control("Digit from" if dataset == "mnist" else "Image from",
+                                  ["Gallery", "Upload", "Draw"] if has_gallery else ["Upload", "Draw"],
+                                  default="Gallery" if has_gallery else "Upload", required=True,
+                                  key=widget_key("inspect_source"),
+                                  help=f"Gallery: real {info.name} test images shipped with the app (works offline)."
+                                  if has_gallery else f"No {info.name} sample ships with the app: upload or draw one.")
 digit, digit_note = None, ""
 
 if source == "Gallery":
-    with source_column, user_errors("Could not open the digit gallery"):
-        sample = gallery()
+    with source_column, user_errors(f"Could not open the {info.name} gallery"):
+        sample = gallery(str(gallery_path(dataset)))
         class_column, which_column = st.columns([1, 2])
-        digit_class = class_column.selectbox("Class", list(range(10)), index=7, key="inspect_class")
+        digit_class = class_column.selectbox("Class", list(range(info.num_classes)), index=7,
+                                             format_func=lambda c: info.class_names[c], key=widget_key("inspect_class"))
         positions = sample.of_class(digit_class)
         number = which_column.slider("Sample of that class", 1, len(positions), 1, key="inspect_sample")
         position = int(positions[number - 1])
         digit = inspection.as_digit_tensor(sample.images[position])
-        digit_note = f"MNIST test digit #{int(sample.indices[position])}, label {int(sample.labels[position])}"
+        digit_note = (f"{info.name} test {'digit' if dataset == 'mnist' else 'image'} #{int(sample.indices[position])}, "
+                      f"label {info.class_names[int(sample.labels[position])]}")
 
 elif source == "Upload":
     with source_column:
-        upload = st.file_uploader("An image of one digit (any size; dark on light or light on dark)",
+        what = {"mnist": "one digit", "fashion-mnist": "one garment, shoe or bag"}.get(dataset, "one character")
+        upload = st.file_uploader(f"An image of {what} (any size; dark on light or light on dark)",
                                   type=["png", "jpg", "jpeg", "gif", "bmp", "webp"], key="inspect_upload")
         # no max_upload_size: the server refuses anything above .streamlit/config.toml's 5 MB anyway
         if upload is None:
-            st.info("Upload a picture of a handwritten digit: it is cropped, scaled and centred the MNIST way.")
+            st.info(f"Upload a picture of {what}: it is cropped, scaled and centred {recipe}.")
         else:
             try:
-                digit = inspection.prepare_digit(upload.getvalue())
-                digit_note = f"from {upload.name}, prepared the MNIST way"
+                digit = inspection.prepare_image(upload.getvalue(), dataset)
+                digit_note = f"from {upload.name}, prepared {recipe}"
             except AReLULabError as exc:
                 st.error(f"Cannot use {upload.name}: {exc}")
             except Exception as exc:  # a decoder bug must not become a traceback either
@@ -97,7 +137,8 @@ elif source == "Upload":
 
 else:
     with source_column:
-        st.caption("Draw one digit with the mouse, white on black like MNIST.")
+        st.caption(f"Draw {'one digit' if dataset == 'mnist' else 'one shape'} with the mouse, white on black "
+                   f"like {info.name}.")
         st.space("medium")     # room for the canvas's floating toolbar (undo, redo, clear)
         try:
             from streamlit_drawable_canvas import st_canvas
@@ -112,8 +153,8 @@ else:
             st.info("Draw a digit on the canvas: the networks look at it as soon as you let go of the mouse.")
         elif strokes:
             try:
-                digit = inspection.prepare_digit(drawing.image_data)
-                digit_note = "your drawing, prepared the MNIST way"
+                digit = inspection.prepare_image(drawing.image_data, dataset)
+                digit_note = f"your drawing, prepared {recipe}"
             except AReLULabError as exc:
                 st.warning(f"Cannot use the drawing: {exc}")
 
@@ -146,9 +187,10 @@ if len(results) < 2:
 st.subheader("Predictions")
 metric_columns = st.columns([1, 1, 3])
 for column, name, result in zip(metric_columns, names, results):
-    column.metric(name, f"{result.predicted}", f"{result.probabilities[result.predicted]:.1%} sure",
+    column.metric(name, info.class_names[result.predicted], f"{result.probabilities[result.predicted]:.1%} sure",
                   delta_color="off", delta_arrow="off")
-metric_columns[2].plotly_chart(figures.probabilities_figure(names, results), key="inspect_probabilities")
+metric_columns[2].plotly_chart(figures.probabilities_figure(names, results, info.class_names),
+                               key="inspect_probabilities")
 
 # -- feature maps (paper Fig. 1, right) -------------------------------------------------------------
 st.subheader("Feature maps before and after the activation")
@@ -192,8 +234,8 @@ method = method_column.selectbox("Method", list(inspection.CAM_METHODS),
                                       "and runs the network again: slower.")
 stage = stage_column.radio("Maps", inspection.CAM_STAGES, horizontal=True, key="inspect_cam_stage",
                            format_func={"post": "after the activation", "pre": "before it"}.get)
-target = class_column.selectbox("Explain class", [None] + list(range(len(results[0].probabilities))), key="inspect_cam_class",
-                                format_func=lambda c: "each model's prediction" if c is None else str(c))
+target = class_column.selectbox("Explain class", [None] + list(range(info.num_classes)), key="inspect_cam_class",
+                                format_func=lambda c: "each model's prediction" if c is None else info.class_names[c])
 if method == "scorecam":
     most = max(f["pre"].shape[0] for f in results[0].features)
     st.caption(f"Score-CAM runs the network once per channel (up to {most} times per map): it is the slowest method.")
@@ -206,8 +248,9 @@ with user_errors("Could not compute the class activation maps"):
                    for block in range(len(sizes))]
 compute_seconds += time.perf_counter() - started
 if comparisons:
-    explained = ("each model's own prediction (A: {}, B: {})".format(results[0].predicted, results[1].predicted)
-                 if target is None else f"class {target}")
+    explained = ("each model's own prediction (A: {}, B: {})".format(info.class_names[results[0].predicted],
+                                                                      info.class_names[results[1].predicted])
+                 if target is None else f"class {info.class_names[target]}")
     st.caption(f"{inspection.CAM_METHODS[method]} of {explained}. Each map is scaled to [0, 1] on its own; "
                "the bottom row is A's map minus B's: red where A looks more, blue where B does.")
     left, right = st.columns([3, 1])

@@ -121,7 +121,8 @@ with tab_run:
         except AReLULabError as exc:
             st.error(str(exc))
             return
-        same = [r for r in records if r.get("train_subset") == kwargs["train_subset"] and r.get("epochs") == kwargs["epochs"]]
+        same = [r for r in records if r.get("train_subset") == kwargs["train_subset"] and r.get("epochs") == kwargs["epochs"]
+                and all(r.get(k) == kwargs[k] for k in ("source", "target") if k in kwargs)]
         views.show(result, same, "live")
 
     live()

@@ -28,23 +28,29 @@ SUBSETS = [None, 512, 2_000, 10_000, 30_000]
 ELSA_LIKE = "AReLU and every +ELSA activation"
 
 st.title("Train live")
-st.caption("MNIST-Conv (paper section 2) trained on MNIST, one background training per activation. "
-           "Leave the page or rerun it: the trainings go on and are here when you come back.")
+st.caption("MNIST-Conv (paper section 2) trained on MNIST or another dataset, one background training per "
+           "activation. Leave the page or rerun it: the trainings go on and are here when you come back.")
 
 manager, owner = get_job_manager(), session_owner_id()
 
 
-# -- data: there, downloadable, or explained -------------------------------------------------------
-def how_to_get_mnist(where) -> None:
-    st.info(f"To train offline, put the four MNIST files (`train-images-idx3-ubyte`, `train-labels-idx1-ubyte`, "
-            f"`t10k-images-idx3-ubyte`, `t10k-labels-idx1-ubyte`, optionally gzipped) into `{where}/MNIST/raw`, "
-            f"or start the app with `{data.ENV_VAR}` set to a folder that holds `MNIST/raw` in torchvision's layout.")
+# -- data: chosen, there, downloadable, or explained -----------------------------------------------
+dataset = st.selectbox("Dataset", list(data.DATASETS), key="train_dataset", persist_state="session",
+                       format_func=lambda key: data.dataset_info(key).describe(),
+                       help="The network's input channels and classes follow the dataset (SVHN: 3×32×32).")
+info = data.dataset_info(dataset)
 
 
-if not data.mnist_available():
+def how_to_get_data(where) -> None:
+    files = ", ".join(f"`{name}`" for name in info.files) + (", optionally gzipped" if info.idx_format else "")
+    st.info(f"To train offline, put the {info.name} files ({files}) into `{where}/{info.folder}`, "
+            f"or start the app with `{data.ENV_VAR}` set to a folder that holds `{info.folder}` in torchvision's layout.")
+
+
+if not data.dataset_available(dataset):
     where = data.resolve_data_dir()
-    st.warning(f"MNIST is not on this machine yet (looked in `{where}/MNIST/raw`).")
-    if st.button("Download MNIST (about 11 MB)", type="primary"):
+    st.warning(f"{info.name} is not on this machine yet (looked in `{where}/{info.folder}`).")
+    if st.button(f"Download {info.name} (about {info.download_mb} MB)", type="primary"):
         bar = st.progress(0.0, text="Connecting…")
 
         def show_progress(name: str, done: int, total: int) -> None:
@@ -52,15 +58,18 @@ if not data.mnist_available():
             bar.progress(fraction, text=f"{name}: {done / 1e6:.1f} of {total / 1e6:.1f} MB")
 
         try:
-            data.download_mnist(progress=show_progress)
+            if dataset == "mnist":
+                data.download_mnist(progress=show_progress)
+            else:
+                data.download_dataset(dataset, progress=show_progress)
         except Exception as exc:  # offline, a mirror down, a full disk...: one line, then the way round it
             bar.empty()
             st.error(f"The download failed: {exc if isinstance(exc, (AReLULabError, OSError)) else repr(exc)}")
-            how_to_get_mnist(where)
+            how_to_get_data(where)
         else:
             st.rerun()
     else:
-        how_to_get_mnist(where)
+        how_to_get_data(where)
     st.stop()
 
 
@@ -93,7 +102,7 @@ def start_race() -> None:
     if not names:
         st.session_state[START_ERROR] = "Pick at least one activation."
         return
-    live_every, params_every = runs.live_report_intervals(settings["train_subset"], settings["batch_size"])
+    live_every, params_every = runs.live_report_intervals(settings["train_subset"], settings["batch_size"], dataset)
     jobs = []
     try:
         for name in names:
@@ -101,7 +110,7 @@ def start_race() -> None:
                                  optimizer=settings["optimizer"], lr=settings["lr"], batch_size=settings["batch_size"],
                                  epochs=settings["epochs"], seed=int(settings["seed"]), device=settings["device"],
                                  train_subset=settings["train_subset"], live_eval_every=live_every,
-                                 params_every=params_every)
+                                 params_every=params_every, dataset=dataset)
             jobs.append(manager.submit(owner, config, label=activation_info(name).name))
     except Exception as exc:  # AReLULabError says what to fix; anything else is still one line, no traceback
         for job in jobs:  # all or nothing: a half-started race is confusing
@@ -148,9 +157,10 @@ with st.form("race_settings", border=True):
     devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     c8.selectbox("Device", devices, key="train_device", persist_state="session",
                  help=f"auto = {device_label(resolve_device('auto'))}")
-    c9.selectbox("Training digits", SUBSETS, key="train_subset", persist_state="session",
-                 format_func=lambda n: "all 60 000" if n is None else f"first {n:,}".replace(",", " "),
-                 help="A subset makes a quick demo; the paper's Table 1 uses all 60 000.")
+    c9.selectbox("Training images", SUBSETS, key="train_subset", persist_state="session",
+                 format_func=lambda n: f"all {info.train_size:,}".replace(",", " ") if n is None
+                 else f"first {n:,}".replace(",", " "),
+                 help=f"A subset makes a quick demo; the paper's Table 1 uses all 60 000 MNIST digits.")
     st.form_submit_button("Start race", type="primary", disabled=racing, on_click=start_race,
                           help="Stop the current race first." if racing else None)
 
@@ -183,7 +193,8 @@ def status_line(job) -> str:
 def job_card(column, job, color: str, progress) -> None:
     column.markdown(f"<span style='color:{color};font-size:1.15em'>■</span> **{job.label}** · {status_line(job)}",
                     unsafe_allow_html=True)
-    total_steps = runs.steps_per_epoch(job.config.train_subset, job.config.batch_size) * job.config.epochs
+    total_steps = runs.steps_per_epoch(job.config.train_subset, job.config.batch_size,
+                                       job.config.dataset) * job.config.epochs
     if job.status == "running":
         column.progress(min(progress.last_step / total_steps, 1.0),
                         text=f"step {progress.last_step} of {total_steps}" if progress.last_step
@@ -194,7 +205,7 @@ def job_card(column, job, color: str, progress) -> None:
     accuracy = progress.epochs["test_accuracy"].iloc[-1] if len(progress.epochs) else None
     column.caption(" · ".join(filter(None, [
         f"{throughput:,.0f} samples/s" if throughput else None,
-        device_label(resolve_device(job.config.device)),
+        data.dataset_info(job.config.dataset).name, device_label(resolve_device(job.config.device)),
         f"test accuracy {accuracy:.2f}%" if accuracy is not None else None])))
 
 
@@ -232,9 +243,9 @@ def draw_cards(polling: bool, every: float, race_on: bool = False) -> None:
 
 
 def chart_intervals(every: float) -> tuple[float, float]:
-    """Seconds between redraws of the loss/accuracy chart and of the parameters chart. A chart redraw costs
-    the browser a full Plotly render, the cards next to nothing: at the cards' 0.5 s the charts cost a
-    training about a third of its throughput on 2 cores (scripts/ui_cost.py), so they follow more slowly."""
+    """Seconds between redraws of the loss/accuracy chart and of the parameters chart: a chart redraw costs the
+    browser a full Plotly render on top of a fragment run's fixed cost. Redrawn with the cards every 0.5 s, the
+    live view took 0.4 of a core in the browser, a third of two trainings' throughput (scripts/ui_cost.py)."""
     return max(every, CHART_SECONDS), max(every, PARAMETER_SECONDS)
 
 
@@ -243,8 +254,9 @@ def live_charts() -> None:
         jobs = race_jobs()
         progresses = [runs.progress_tables(job.snapshot()) for job in jobs]
         st.plotly_chart(live_figures.loss_and_accuracy_figure(jobs, progresses), key="train_loss_accuracy")
-        st.caption("Accuracy lines: a fixed set of 1 000 test digits, checked during the epoch. "
-                   "Diamonds: all 10 000 test digits at the end of each epoch.")
+        test_size = data.dataset_info(jobs[0].config.dataset).test_size if jobs else 10_000
+        st.caption("Accuracy lines: a fixed set of 1 000 test images, checked during the epoch. "
+                   f"Diamonds: all {test_size:,} test images at the end of each epoch.".replace(",", " "))
 
 
 def live_parameters() -> None:

@@ -203,3 +203,30 @@ def test_train_live_shows_queue_positions_beyond_the_free_slots(isolated_runs):
     assert "queued, position" in texts(at)  # two slots (the default): the third and fourth wait
     run_until_results(at)
     assert texts(at).count("finished") >= 4
+
+
+def test_train_live_races_on_fashion_mnist_and_saves_its_dataset(isolated_runs):
+    from arelu_core.checkpoint import load_checkpoint
+    at = open_page("pages/train_live.py")
+    at.selectbox(key="train_dataset").set_value("fashion-mnist").run()
+    at.multiselect(key="train_activations").set_value(["relu", "arelu"])
+    at.selectbox(key="train_subset").set_value(512)
+    button(at, "Start race").click().run()
+    assert not at.exception and not at.error
+    run_until_results(at)
+    assert "Fashion-MNIST" in texts(at) and "all 10 000 test images" in texts(at)
+    at.button(key=f"save_{at.session_state['train_job_ids'][1]}").click().run()
+    saved = list(isolated_runs.glob("*_arelu_*.pt"))
+    assert len(saved) == 1 and load_checkpoint(saved[0])[1]["dataset"] == "fashion-mnist"
+
+
+def test_train_live_dataset_missing_offline_says_where_and_how(tmp_path, monkeypatch):
+    monkeypatch.setattr("urllib.request.urlopen", lambda *a, **k: (_ for _ in ()).throw(OSError("no internet")))
+    at = open_page("pages/train_live.py")
+    at.selectbox(key="train_dataset").set_value("svhn").run()
+    assert "SVHN is not on this machine" in texts(at) and "train_32x32.mat" in texts(at)
+    button(at, "Download SVHN (about 246 MB)").click().run()
+    assert not at.exception and len(at.error) == 1
+    assert "download failed" in at.error[0].value and "\n" not in at.error[0].value
+    at.selectbox(key="train_dataset").set_value("mnist").run()            # nothing else lost: MNIST still races
+    assert any(b.label == "Start race" for b in at.button)

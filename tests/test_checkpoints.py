@@ -6,7 +6,7 @@ import pytest
 
 from arelu_core import list_activations
 from arelu_core.checkpoint import load_checkpoint
-from arelu_core.data import load_mnist
+from arelu_core.data import load_dataset
 from arelu_core.network import accuracy
 
 
@@ -16,8 +16,11 @@ def manifest(repo):
 
 def test_manifest_covers_the_registry(repo):
     models = manifest(repo)["models"]
-    assert {"relu", "arelu"} <= set(models)
-    assert set(list_activations()) == set(models), "scripts/make_checkpoints.py makes one per activation"
+    mnist = {k for k, e in models.items() if e.get("dataset", "mnist") == "mnist"}
+    assert {"relu", "arelu"} <= mnist
+    assert set(list_activations()) == mnist, "scripts/make_checkpoints.py makes one per activation"
+    # Fashion-MNIST: at least the ReLU / AReLU pair the Inspect page compares on clothes.
+    assert {"fashion-mnist/relu", "fashion-mnist/arelu"} <= set(models)
     for key, entry in models.items():
         assert (repo / "models" / entry["file"]).exists(), key
         for field in ("optimizer", "lr", "batch_size", "epochs", "seed", "test_accuracy", "sha256"):
@@ -25,11 +28,11 @@ def test_manifest_covers_the_registry(repo):
 
 
 def test_every_checkpoint_scores_its_manifest(repo, data_dir):
-    test = load_mnist(False, data_dir)
     for key, entry in manifest(repo)["models"].items():
         path = repo / "models" / entry["file"]
         assert hashlib.sha256(path.read_bytes()).hexdigest() == entry["sha256"], key
         model, meta = load_checkpoint(path)
-        assert meta["activation"] == key
+        assert meta["activation"] == entry["activation"] and meta["dataset"] == entry.get("dataset", "mnist"), key
+        test = load_dataset(meta["dataset"], False, data_dir)
         measured = accuracy(model, test.images, test.labels)
         assert measured == pytest.approx(entry["test_accuracy"], abs=0.1), key

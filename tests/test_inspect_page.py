@@ -98,3 +98,21 @@ def test_draw_mode_renders_the_canvas_or_says_why_not(page):
     page.segmented_control(key="inspect_source").set_value("Draw").run()
     assert not page.exception and not page.error
     assert "Draw a digit" in shown(page) or "canvas is unavailable" in shown(page)
+
+
+def test_fashion_mnist_pair_with_its_gallery_and_class_names(page):
+    page.segmented_control(key="inspect_dataset").set_value("fashion-mnist").run()
+    assert not page.exception and not page.error
+    a, b = page.selectbox(key="inspect_model_a_fashion-mnist").value, page.selectbox(key="inspect_model_b_fashion-mnist").value
+    assert (a.activation, a.dataset, b.activation, b.dataset) == ("relu", "fashion-mnist", "arelu", "fashion-mnist")
+    gallery = inspection.load_gallery(Path(APP).parent / "assets" / "fashion-mnist_test_sample.npz")
+    first_sneaker = int(gallery.indices[gallery.of_class(7)[0]])
+    assert f"Fashion-MNIST test image #{first_sneaker}, label Sneaker" in shown(page)
+    assert set(predictions(page).values()) <= set(dataset_classes())          # class names, not numbers
+    page.selectbox(key="inspect_class_fashion-mnist").set_value(1).run()      # a trouser
+    assert not page.exception and set(predictions(page).values()) == {"Trouser"}
+
+
+def dataset_classes():
+    from arelu_core.data import dataset_info
+    return dataset_info("fashion-mnist").class_names

@@ -36,13 +36,14 @@ def digit_figure(pixels: np.ndarray) -> go.Figure:
     return fig
 
 
-def probabilities_figure(names: list[str], results: list) -> go.Figure:
-    classes = list(range(len(results[0].probabilities)))
+def probabilities_figure(names: list[str], results: list, class_names=None) -> go.Figure:
+    """One bar per class and model; class_names (the dataset's) label the bars, else the class numbers."""
+    classes = list(class_names) if class_names else list(range(len(results[0].probabilities)))
     bars = go.Figure([go.Bar(x=classes, y=result.probabilities, name=name, marker_color=PALETTE[i],
                              hovertemplate="class %{x}: %{y:.2%}<extra>" + name + "</extra>")
                       for i, (name, result) in enumerate(zip(names, results))])
     bars.update_layout(barmode="group", height=240, margin=dict(l=10, r=10, t=10, b=10),
-                       xaxis=dict(title="class", tickmode="linear", dtick=1),
+                       xaxis=dict(title="class", type="category"),
                        yaxis=dict(title="probability", range=[0, 1]), legend=dict(orientation="h", y=1.12, x=0))
     return bars
 

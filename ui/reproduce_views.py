@@ -21,6 +21,7 @@ from arelu_core.activations import activation_info, list_activations
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import NO_DATA, SUPPORTED, parse_records
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
+from ui import table2_view
 
 RESULTS_ROOT = Path("results")
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
@@ -28,12 +29,14 @@ APP_OUT = RESULTS_ROOT / "app"
 SUBSETS = {"5 000 digits (quick)": 5000, "20 000 digits": 20000, "all 60 000 (the paper's)": None}
 
 VIEWS: dict[str, Callable[[dict, list[dict], str], None]] = {}
+WHOLE = set()      # experiments whose view draws everything itself (claims and table included)
 FORMS: dict[str, Callable] = {}
 
 
-def view(*experiments: str):
+def view(*experiments: str, whole: bool = False):
     def register(function):
         VIEWS.update(dict.fromkeys(experiments, function))
+        WHOLE.update(experiments if whole else ())
         return function
     return register
 
@@ -137,6 +140,9 @@ def accuracy_grid(summary: dict, records: list[dict], key: str) -> None:
         st.info("No Table 1 run to compare with: run Table 1 for the same activations first.")
 
 
+view("table2", whole=True)(table2_view.show)     # settings x activations, source -> target
+
+
 @view("fig2", "fig3")
 def accuracy_curves(summary: dict, records: list[dict], key: str) -> None:
     fig = curves(summary)
@@ -158,13 +164,16 @@ def cells_table(summary: dict) -> pd.DataFrame:
 
 def show(summary: dict, records: list[dict], key: str) -> None:
     """key: a prefix that keeps element ids apart (a live run and a loaded file may show the same file)."""
+    if summary["experiment"] in WHOLE:
+        VIEWS[summary["experiment"]](summary, records, key)
+        return
     st.caption(f"{summary['runs']} finished runs · {summary['seconds']:.0f} s of training")
     for claim in summary["claims"]:
         line = f"**{claim['claim']}** — {claim['detail']}"
         if claim.get("paper_verdict"):
             line += f" *(on the paper's own numbers: {claim['paper_verdict']})*"
         {SUPPORTED: st.success, NO_DATA: st.info}.get(claim["verdict"], st.warning)(f"{claim['verdict']}: {line}")
-    VIEWS.get(summary["experiment"], lambda *args: None)(summary, records, key)
+    VIEWS.get(summary["experiment"], lambda *args: None)(summary, records, key)   # between claims and cells
     table = cells_table(summary)
     empty = [column for column in table if not table[column].replace("", None).notna().any()]
     table = table.drop(columns=empty)        # no initialisations, no published numbers: no column
@@ -177,6 +186,19 @@ def show(summary: dict, records: list[dict], key: str) -> None:
 @run_form("fig2")
 def fig2_form(spec):
     return grid_form(spec, fixed=["arelu"])
+
+
+@run_form("table2")
+def table2_form(spec):
+    with st.form(f"reproduce_form_{spec.name}"):
+        grid = table2_view.form(SUBSETS)
+        start = st.form_submit_button("Start", type="primary")
+    if not start:
+        return None
+    if not grid["activations"]:
+        st.error("Pick at least one activation.")
+        return None
+    return grid
 
 
 def grid_form(spec, fixed: list[str] | None = None) -> dict | None:

@@ -85,6 +85,35 @@ def _mnist_layout(ink: np.ndarray) -> np.ndarray:
     return out
 
 
+def prepare_image(source, dataset: str = "mnist", max_pixels: int = MAX_PIXELS) -> torch.Tensor:
+    """An uploaded or drawn image prepared the way `dataset`'s own images were: [1, 1, 28, 28] in [0, 1].
+
+    MNIST and KMNIST: prepare_digit (20x20 box, centre of mass). Fashion-MNIST (Xiao et al. 2017):
+    the object bright on black, its longest side scaled to 28 pixels, centred. The Inspect page
+    handles grey 28x28 datasets only: an RGB dataset is refused with one line.
+    """
+    from ..data import dataset_info
+    info = dataset_info(dataset)
+    if (info.channels, info.size, info.size) != MNIST_SHAPE:
+        raise ConfigError(f"inspection handles 28×28 grey images (MNIST, Fashion-MNIST, KMNIST); "
+                          f"this checkpoint was trained on {info.describe()}")
+    if info.key != "fashion-mnist":
+        return prepare_digit(source, max_pixels)
+    ink = _crop_to_ink(_ink_on_black(to_gray(source, max_pixels)))
+    h, w = ink.shape
+    scale = SIZE / max(h, w)
+    if scale != 1:
+        from PIL import Image
+        size = (max(1, round(w * scale)), max(1, round(h * scale)))
+        resample = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+        ink = np.clip(np.asarray(Image.fromarray(ink.astype(np.float32), mode="F").resize(size, resample)), 0, 1)
+        h, w = ink.shape
+    out = np.zeros((SIZE, SIZE), dtype=np.float32)
+    top, left = (SIZE - h) // 2, (SIZE - w) // 2
+    out[top:top + h, left:left + w] = ink
+    return torch.from_numpy(out).view(1, 1, SIZE, SIZE)
+
+
 def as_digit_tensor(digit, shape: tuple[int, int, int] = MNIST_SHAPE) -> torch.Tensor:
     """[1, C, H, W] float32 in [0, 1] from a prepared tensor or an image array of `shape` (C, H, W)
     (an MNIST uint8 image, say). A [1, C, H, W] tensor is taken as it is, whatever its shape."""

@@ -32,7 +32,7 @@ from torch.func import functional_call, vmap
 
 from ..activations.arelu import AReLU
 from ..activations.elsa import ELSA
-from ..data import MNISTTensors
+from ..data import MNISTTensors, dataset_info
 from ..network import CHANNELS, MNISTConv
 from ..trainer import TrainConfig, TrainResult, device_label, make_optimizer
 from ._group_kernels import group_sign_scale
@@ -154,7 +154,7 @@ class GroupedMNISTConv(nn.Module):
         self.fc_bias = nn.Parameter(torch.stack([m.classifier.bias.detach() for m in models]))      # [G, 10]
 
     def forward(self, x):
-        """x: [B, G, 28, 28], channel g = model g's images -> log-probs [B, G, 10]."""
+        """x: [B, G * C, H, W], channels g*C..(g+1)*C = model g's images -> log-probs [B, G, classes]."""
         if x.device.type == "cpu" and CHANNELS_LAST:
             x = x.contiguous(memory_format=torch.channels_last)
         for w, b, act in zip(self.weights, self.biases, self.acts):
@@ -198,7 +198,7 @@ def group_accuracy(net: GroupedMNISTConv, images, labels, batch_size: int = 2000
     net.eval()
     correct = torch.zeros(net.G, dtype=torch.long, device=images.device)
     for start in range(0, len(images), batch_size):
-        x = images[start:start + batch_size].expand(-1, net.G, -1, -1)
+        x = images[start:start + batch_size].unsqueeze(1).expand(-1, net.G, -1, -1, -1).flatten(1, 2)
         pred = net(x).argmax(-1)                                    # [B, G]
         correct += (pred == labels[start:start + batch_size, None]).sum(0)
     net.train(was_training)
@@ -222,11 +222,27 @@ def _freeze(net: GroupedMNISTConv, optimizer, g: int):
                 state.view(count, -1)[row] = 0
 
 
+def fresh_models(specs: list[TrainConfig], in_channels: int = 1) -> list[MNISTConv]:
+    """Each run's untrained model: the weights MNISTConv gets after torch.manual_seed(its seed), as in
+    trainer.train; classes from its dataset, input channels as the images have them."""
+    models = []
+    for s in specs:
+        torch.manual_seed(s.seed)
+        models.append(MNISTConv(s.activation, in_channels=in_channels,
+                                num_classes=dataset_info(s.dataset).num_classes, **s.activation_params))
+    return models
+
+
 def train_group(specs: list[TrainConfig], train_data: MNISTTensors, test_data: MNISTTensors,
                 device: torch.device | str = "cpu", progress: Callable[[int, int], None] | None = None,
-                should_stop: Callable[[], bool] | None = None) -> list[TrainResult]:
+                should_stop: Callable[[], bool] | None = None,
+                init_models: list[MNISTConv] | None = None) -> list[TrainResult]:
     """Train the runs in `specs` (one schedule: see schedule()) together; one TrainResult per run, as
-    trainer.train returns it (its model holds the trained weights; wall_seconds is the group's)."""
+    trainer.train returns it (its model holds the trained weights; wall_seconds is the group's).
+
+    Images may have any channel count and size that MNIST-Conv takes (Table 2: 3 x 28 x 28); the
+    classes are those of specs' dataset. init_models: go on training these models (Table 2's
+    fine-tuning) instead of the seeds' fresh ones."""
     specs = [spec.validate() for spec in specs]
     if len({schedule(s) for s in specs}) != 1:
         raise ValueError("a group's runs must share optimizer, lr, epochs, batch size and subset")
@@ -234,13 +250,10 @@ def train_group(specs: list[TrainConfig], train_data: MNISTTensors, test_data: M
     spec0, G = specs[0], len(specs)
     started = time.perf_counter()
     train_data, test_data = train_data.subset(spec0.train_subset), test_data.subset(spec0.test_subset)
-    images, labels = train_data.images.to(device)[:, 0], train_data.labels.to(device)   # [N, 28, 28]
+    images, labels = train_data.images.to(device), train_data.labels.to(device)   # [N, C, H, W]
     test_images, test_labels = test_data.images.to(device), test_data.labels.to(device)
 
-    models = []
-    for s in specs:
-        torch.manual_seed(s.seed)          # the initial weights trainer.train gives this seed
-        models.append(MNISTConv(s.activation, **s.activation_params))
+    models = list(init_models) if init_models is not None else fresh_models(specs, images.shape[1])
     net = GroupedMNISTConv(specs, models).to(device)
     optimizer = make_optimizer(spec0, net.parameters())
     orders = [torch.Generator().manual_seed(s.seed) for s in specs]
@@ -273,7 +286,7 @@ def train_group(specs: list[TrainConfig], train_data: MNISTTensors, test_data: M
             if should_stop and should_stop():
                 stopped = True
                 break
-            x = images[batch].transpose(0, 1)                     # [B, G, 28, 28]: model g's digits in channel g
+            x = images[batch].transpose(0, 1).flatten(1, 2)       # [B, G * C, H, W]: model g's images in group g
             logp = net(x)
             y = labels[batch].T                                   # [B, G]
             losses = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1).mean(0)   # [G] per-model NLL means

@@ -209,12 +209,64 @@ def elsa_gain_small_lr(cells):
                    f"mean gain {s:+.2f} points at lr <= 1e-4 vs {l:+.2f} at lr >= 1e-3")
 
 
+# ---------------------------------------------------------------- Table 2
+
+def _finetune_rows(cells) -> list[str]:
+    return sorted({c["setting"] for c in cells if c["setting"].startswith("f.t.")}, key=lambda s: int(s.split()[1]))
+
+
+def _row(cells, setting) -> dict[str, float]:
+    return {c["activation"]: c["mean"] for c in cells if c["setting"] == setting and c["mean"] is not None}
+
+
+def arelu_best_after_finetuning(cells):
+    cid, text = "t2_arelu_best_ft", "AReLU transfers best: the highest target accuracy in every fine-tuning row"
+    rows = [(s, _row(cells, s)) for s in _finetune_rows(cells)]
+    rows = [(s, r) for s, r in rows if ARELU in r and len(r) >= 2]
+    if not rows:
+        return _result(cid, text, NO_DATA, {}, "needs AReLU and another activation after fine-tuning")
+    lost = []
+    for setting, row in rows:
+        rival = max((a for a in row if a != ARELU), key=row.get)
+        if row[ARELU] <= row[rival]:
+            lost.append(f"{setting}: {rival} {row[rival]:.2f} vs AReLU {row[ARELU]:.2f}")
+    last, row = rows[-1]
+    rival = max((a for a in row if a != ARELU), key=row.get)
+    detail = (f"best in {len(rows) - len(lost)} of {len(rows)} rows; {last}: AReLU {row[ARELU]:.2f} vs {rival} "
+              f"{row[rival]:.2f}" + (f" (lost: {'; '.join(lost)})" if lost else ""))
+    return _result(cid, text, NOT_SUPPORTED if lost else SUPPORTED,
+                   {"rows": len(rows), "lost": lost, "compared": len(row) - 1}, detail)
+
+
+def pretraining_helps(cells):
+    cid, text = "t2_pretraining_helps", "pretraining on the source helps: fine-tuned beats trained-from-scratch for every activation"
+    rows = _finetune_rows(cells)
+    if not rows:
+        return _result(cid, text, NO_DATA, {}, "needs fine-tuned and from-scratch results")
+    tuned, scratch = _row(cells, rows[-1]), _row(cells, "no pretrain")
+    both = sorted(set(tuned) & set(scratch))
+    if not both:
+        return _result(cid, text, NO_DATA, {}, "needs fine-tuned and from-scratch results of one activation")
+    gains = {a: round(tuned[a] - scratch[a], 4) for a in both}
+    worse = [a for a, g in gains.items() if g <= 0]
+    return _result(cid, text, NOT_SUPPORTED if worse else SUPPORTED, {"gains": gains, "setting": rows[-1]},
+                   f"{rows[-1]} minus no pretrain: {min(gains.values()):+.2f} .. {max(gains.values()):+.2f} points "
+                   f"over {len(both)} activations" + (f" (not for {', '.join(worse)})" if worse else ""))
+
+
+def table2_paper_cells() -> list[dict]:
+    table = paper_tables()["table2"]
+    return [{"activation": a, "setting": row["setting"], "mean": v}
+            for row in table["rows"] for a, v in zip(table["activations"], row["accuracy"]) if v is not None]
+
+
 CLAIMS = {
     "table1": [arelu_beats_all("sgd", 1e-3), arelu_beats_all("sgd", 1e-4), arelu_best_at_small_lr,
                arelu_row_matches_paper, table_matches_paper],
     "fig2": [insensitive_to_init, larger_beta_faster, best_alpha],
     "fig3": [arelu_leads_every_epoch(1e-4), arelu_leads_every_epoch(1e-5)],
     "table4": [elsa_improves_most, elsa_gain_small_lr],
+    "table2": [arelu_best_after_finetuning, pretraining_helps],
 }
 PAPER_CHECKED = {"t1_best_sgd_0.001", "t1_best_sgd_0.0001", "t1_best_small_lr"}
 
@@ -226,4 +278,8 @@ def evaluate_claims(experiment: str, cells: list[dict]) -> list[dict]:
         for claim, fn in zip(claims, CLAIMS["table1"]):
             if claim["id"] in PAPER_CHECKED:
                 claim["paper_verdict"] = fn(published)["verdict"]
+    if experiment == "table2":      # the sentence read on the published MNIST -> SVHN table
+        published = table2_paper_cells()
+        for claim, fn in zip(claims, CLAIMS["table2"]):
+            claim["paper_verdict"] = fn(published)["verdict"]
     return claims

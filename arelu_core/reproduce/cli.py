@@ -21,7 +21,8 @@ def _split(values, kind=str):
 
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("reproduce", help="reproduce the paper's Table 1, Fig. 2, Fig. 3 or Table 4 (batched, resumable)",
+    p = subparsers.add_parser("reproduce", help="reproduce the paper's Table 1, Fig. 2, Fig. 3, Table 4 or Table 2 "
+                                                "(batched, resumable)",
                               description="Train the paper's MNIST grids, several models per computation. Finished runs "
                                           "are appended to <out>/runs.jsonl and skipped when the command is run again.")
     p.add_argument("experiment", choices=EXPERIMENT_NAMES, help="which table or figure")
@@ -29,12 +30,17 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--optimizers", nargs="+", metavar="OPT", help="sgd and/or adam")
     p.add_argument("--lrs", nargs="+", metavar="LR", help="learning rates, e.g. 1e-2 1e-3")
     p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds, e.g. 0 1 2 3 4")
-    p.add_argument("--epochs", type=int, help="epochs per training (Table 1: 1; Fig. 3 default 5, paper 20)")
+    p.add_argument("--epochs", type=int, help="epochs per training (Table 1: 1; Fig. 3 default 5, paper 20; "
+                                              "Table 2: fine-tuning epochs, default 20)")
+    p.add_argument("--source", help="Table 2: dataset to pretrain on (default mnist)")
+    p.add_argument("--target", help="Table 2: dataset to transfer to (default svhn; fashion-mnist, kmnist, mnist)")
+    p.add_argument("--pretrain-epochs", type=int, help="Table 2: pretraining epochs on the source (default 5)")
     p.add_argument("--train-subset", type=int, help="train on the first N digits only (quick looks, not the paper's)")
     p.add_argument("--group-size", type=int, help="models trained together in one computation (default 5)")
     p.add_argument("--out", help="output folder (default: results/<experiment>)")
     p.add_argument("--baseline", help="Table 4: our Table 1 results file (default: <out>/../table1/runs.jsonl)")
-    p.add_argument("--data-dir", help="folder holding MNIST/raw (default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
+    p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (MNIST/raw, SVHN, ...; "
+                                      "default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
     p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice; 1 is often fastest "
                                                 "on a small shared machine)")
@@ -65,14 +71,15 @@ def cmd_reproduce(args) -> dict:
         elif event["kind"] == "run":
             r = event["record"]
             acc = f"{r['accuracy'][-1]:.2f}%" if r["accuracy"] else "-"
-            print(f"    {r['activation']} {r['optimizer']} {r['lr']:g} seed {r['seed']}: {r['status']} {acc}",
-                  file=sys.stderr, flush=True)
+            what = f"{r['source']} -> {r['target']}" if r.get("source") else f"{r['optimizer']} {r['lr']:g}"
+            print(f"    {r['activation']} {what} seed {r['seed']}: {r['status']} {acc}", file=sys.stderr, flush=True)
 
     summary = run_experiment(args.experiment, activations=_split(args.activations), optimizers=_split(args.optimizers),
                              lrs=_split(args.lrs, float), seeds=_split(args.seeds, int), epochs=args.epochs,
                              train_subset=args.train_subset, device=args.device, out=args.out,
                              group_size=args.group_size, data_dir=args.data_dir, baseline=args.baseline,
-                             progress=progress)
+                             progress=progress, source=args.source, target=args.target,
+                             pretrain_epochs=args.pretrain_epochs)
     if not quiet:
         print(format_table(summary))
         print(f"results: {summary['results_file']} ({summary['skipped']} runs already there, "

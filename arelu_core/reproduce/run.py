@@ -64,13 +64,25 @@ def make_record(experiment: str, spec: TrainConfig, outcome: TrainResult, group_
 def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=None, seeds=None, epochs=None,
                    train_subset: int | None = None, device: str = "auto", out=None, group_size: int | None = None,
                    data_dir=None, baseline=None, progress: Callable[[dict], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> dict:
+                   should_stop: Callable[[], bool] | None = None, source=None, target=None,
+                   pretrain_epochs=None) -> dict:
     """Train what is missing, return the summary (cells, claims, seconds) plus bookkeeping.
+
+    Table 2 (run_table2) also takes source, target (dataset keys) and pretrain_epochs; its `epochs`
+    are the fine-tuning epochs.
 
     progress(event) gets {"kind": "group", "index", "groups", "runs"}, {"kind": "step", "step", "total"}
     and {"kind": "run", "record"}. Each group's runs are appended (fsynced) before the next group
     starts, so an interrupt, an exception from `progress` or should_stop() loses no finished run.
     """
+    if str(experiment).strip().lower() == "table2":   # three phases per run: its own runner
+        from .table2 import run_table2
+        return run_table2(source=source, target=target, activations=activations, seeds=seeds, epochs=epochs,
+                          pretrain_epochs=pretrain_epochs, train_subset=train_subset, device=device, out=out,
+                          group_size=group_size, data_dir=data_dir, progress=progress, should_stop=should_stop,
+                          optimizers=optimizers, lrs=lrs, baseline=baseline)
+    if source or target or pretrain_epochs:
+        raise ConfigError(f"--source, --target and --pretrain-epochs belong to table2, not {experiment}")
     started = time.perf_counter()
     spec = get_experiment(experiment)
     emit = progress or (lambda event: None)

@@ -34,7 +34,11 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
 
     std is the population std over seeds (np.std, as the official code reports it). Diverged runs are
     counted per cell, not averaged in. Table 4 cells are compared with our own Table 1 (`baseline`).
+    Table 2's cells are (activation, setting): table2.summarise_table2.
     """
+    if experiment == "table2":
+        from .table2 import summarise_table2
+        return summarise_table2(records)
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault(cell_key(r), []).append(r)
@@ -73,6 +77,9 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
 def format_table(summary: dict) -> str:
     """The summary as a fixed-width text table plus the claims (the CLI's human output)."""
     experiment = summary["experiment"]
+    if experiment == "table2":
+        from .table2 import format_table2
+        return format_table2(summary)
     ref_name = {"table1": "paper", "table4": "our T1"}.get(experiment)
     head = f"{'activation':<13} {'init':<20} {'opt':<5} {'lr':<6} {'ours (mean ± std)':>20} {'n':>2}"
     if ref_name:
