@@ -6,6 +6,11 @@
     epoch   one MNIST-Conv training epoch, AReLU vs ReLU (same seed).    goal: <= 1.2x
     loader  the trainer's samples/s vs a DataLoader + ToTensor loop over torchvision's MNIST
             (how the official code trains), same model and batch.       goal: >= 1.5x
+    resnet  one ResNet-18 training step (CIFAR-100 shapes: 3x32x32, 100 classes, batch 64, the paper's
+            SGD), AReLU vs ReLU, steps interleaved so load changes hit both; eager
+            (and with --compiled the torch.compile path).               goal: <= 1.15x
+            On CUDA (bfloat16 autocast + channels-last, as the trainer) also a full CIFAR-100-sized
+            epoch: 50 000 synthetic images through trainer.train, samples/s per activation.
 """
 from __future__ import annotations
 
@@ -19,7 +24,7 @@ from .activations import create_activation
 from .activations.compiled import use_compiled
 from .trainer import TrainConfig, device_label, make_optimizer, resolve_device, train
 
-GOALS = {"op_ratio_max": 1.5, "epoch_ratio_max": 1.2, "loader_speedup_min": 1.5}
+GOALS = {"op_ratio_max": 1.5, "epoch_ratio_max": 1.2, "loader_speedup_min": 1.5, "resnet_ratio_max": 1.15}
 
 
 def official_arelu(x, alpha, beta):
@@ -193,9 +198,91 @@ def bench_loader(data_dir=None, device="cpu", steps=200, verbose=True) -> dict:
     return out
 
 
+def bench_resnet(steps: int = 5, device="cpu", verbose=True, compiled=False, cuda_epoch=True) -> dict:
+    """ResNet-18 training step time, ReLU vs AReLU (median over `steps`, after a warm-up step)."""
+    from .deep_networks import create_network
+    from .trainer import deep_recipe, use_amp
+    device = resolve_device(device)
+    config = deep_recipe("resnet18", device=str(device)).validate()
+    amp = use_amp(config, device)
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 3, 32, 32, generator=gen).to(device)
+    y = torch.randint(0, 100, (64,), generator=gen).to(device)
+    if amp:
+        x = x.contiguous(memory_format=torch.channels_last)
+    variants = {"relu": ("relu", False), "arelu": ("arelu", False)}
+    if compiled:
+        variants["arelu_compiled"] = ("arelu", True)
+    models, first = {}, {}
+    for name, (act, comp) in variants.items():
+        torch.manual_seed(0)
+        model = create_network("resnet18", act, 3, 100).to(device)
+        if amp:
+            model = model.to(memory_format=torch.channels_last)
+        if comp:
+            use_compiled(model)
+        optimizer = make_optimizer(config, model.parameters())
+        models[name] = (model, optimizer)
+
+    def step(name):
+        model, optimizer = models[name]
+        _sync(device)
+        start = time.perf_counter()
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp):
+            loss = F.nll_loss(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        _sync(device)
+        return time.perf_counter() - start
+
+    for name in variants:          # warm-up: Numba / torch.compile compile, cuDNN picks its algorithms
+        first[name] = step(name)
+    samples = {name: [] for name in variants}
+    for _ in range(steps):         # interleaved: a burst of load from elsewhere hits every variant
+        for name in variants:
+            samples[name].append(step(name))
+    seconds = {name: statistics.median(v) for name, v in samples.items()}
+    out = {"device": device_label(device), "batch": 64, "steps": steps, "amp_channels_last": amp,
+           "step_seconds": seconds, "samples_per_second": {n: 64 / t for n, t in seconds.items()},
+           "arelu_vs_relu": seconds["arelu"] / seconds["relu"]}
+    if compiled:
+        out["compiled_vs_relu"] = seconds["arelu_compiled"] / seconds["relu"]
+        out["compile_seconds"] = first["arelu_compiled"] - seconds["arelu_compiled"]
+    if verbose:
+        print(f"[resnet] ResNet-18 training step, batch 64 of 3x32x32, 100 classes, SGD, {out['device']}"
+              f"{', bfloat16 + channels-last' if amp else ''}, median of {steps}")
+        for name, t in seconds.items():
+            print(f"  {name:<15} {t * 1e3:8.1f} ms  {64 / t:8.0f} samples/s  x{t / seconds['relu']:.2f} of ReLU")
+    if device.type == "cuda" and cuda_epoch:
+        out["cifar100_epoch"] = _synthetic_epoch(device, verbose)
+    return out
+
+
+def _synthetic_epoch(device, verbose) -> dict:
+    """One CIFAR-100-sized epoch (50 000 random 3x32x32 images) per activation through trainer.train."""
+    from .data import MNISTTensors
+    from .trainer import deep_recipe
+    gen = torch.Generator().manual_seed(0)
+    train_data = MNISTTensors(torch.rand(50_000, 3, 32, 32, generator=gen), torch.randint(0, 100, (50_000,), generator=gen))
+    test_data = MNISTTensors(train_data.images[:1000], train_data.labels[:1000])
+    out = {}
+    for act in ("relu", "arelu"):
+        config = deep_recipe("resnet18", activation=act, dataset="cifar100", device=str(device), params_every=0,
+                             compile="off")
+        run = train(config, train_data=train_data, test_data=test_data)
+        out[act] = {"epoch_seconds": run.epoch_seconds[0], "samples_per_second": run.samples_per_second}
+    out["arelu_vs_relu"] = out["arelu"]["epoch_seconds"] / out["relu"]["epoch_seconds"]
+    if verbose:
+        print("[resnet] one CIFAR-100-sized epoch (50 000 synthetic images, crop + flip, trainer.train)")
+        for act in ("relu", "arelu"):
+            print(f"  {act:<6} {out[act]['epoch_seconds']:6.1f} s  {out[act]['samples_per_second']:8.0f} samples/s")
+    return out
+
+
 def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="auto", verbose=True,
                    compiled=False) -> dict:
-    parts = parts or ["op", "epoch", "loader"]
+    parts = parts or ["op", "epoch", "loader", "resnet"]
     results = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "quick": quick}
     if "op" in parts:
         results["op"] = bench_op((32, 64, 56, 56) if quick else (256, 64, 56, 56), repeats=3 if quick else 5,
@@ -204,6 +291,8 @@ def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="a
         results["epoch"] = bench_epoch(data_dir, device, train_subset=10_000 if quick else None, verbose=verbose)
     if "loader" in parts:
         results["loader"] = bench_loader(data_dir, device, steps or (40 if quick else 200), verbose=verbose)
+    if "resnet" in parts:
+        results["resnet"] = bench_resnet(2 if quick else 5, device, verbose, compiled, cuda_epoch=not quick)
     results["goals"] = _check_goals(results)
     if verbose:
         for goal, verdict in results["goals"].items():
@@ -219,4 +308,7 @@ def _check_goals(r) -> dict:
         goals["arelu_epoch <= 1.2x relu"] = f"{r['epoch']['arelu_vs_relu']:.2f}x " + ("met" if r["epoch"]["arelu_vs_relu"] <= GOALS["epoch_ratio_max"] else "MISSED")
     if "loader" in r:
         goals["trainer >= 1.5x dataloader"] = f"{r['loader']['speedup']:.2f}x " + ("met" if r["loader"]["speedup"] >= GOALS["loader_speedup_min"] else "MISSED")
+    if "resnet" in r:
+        ratio = r["resnet"]["arelu_vs_relu"]
+        goals["resnet18_step <= 1.15x relu"] = f"{ratio:.2f}x " + ("met" if ratio <= GOALS["resnet_ratio_max"] else "MISSED")
     return goals

@@ -24,6 +24,7 @@ def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | 
     path = Path(path)
     meta = {"activation": model.activation_name, "activation_params": dict(model.activation_params),
             "in_channels": model.in_channels, "num_classes": model.num_classes,
+            "network": getattr(model, "network_name", "mnist-conv"), "width": getattr(model, "width", 1.0),
             "library_version": __version__, "torch_version": str(torch.__version__),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **(metadata or {})}
@@ -138,11 +139,14 @@ def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTCo
         num_classes = int(meta.get("num_classes") or info.num_classes)
         if not (1 <= in_channels <= 4 and 1 <= num_classes <= 1000):   # untrusted sizes: no huge allocation
             raise ValueError(f"implausible shape: {in_channels} input channels, {num_classes} classes")
-        model = MNISTConv(meta["activation"], in_channels=in_channels, num_classes=num_classes,
-                          **dict(meta.get("activation_params") or {}))
+        # Older checkpoints have no "network": MNIST-Conv.
+        from .deep_networks import create_network
+        model = create_network(meta.get("network") or "mnist-conv", meta["activation"], in_channels, num_classes,
+                               width=float(meta.get("width") or 1.0), **dict(meta.get("activation_params") or {}))
         model.load_state_dict(payload["state_dict"], strict=True)
     except Exception as exc:  # the file is untrusted: whatever it holds, the answer is one CheckpointError
         reason = one_line(exc, 160)
         activation = repr(meta.get("activation"))[:60]
-        raise CheckpointError(f"{name}: weights do not fit MNIST-Conv with {activation} ({reason})") from None
+        network = repr(meta.get("network") or "mnist-conv")[:40]
+        raise CheckpointError(f"{name}: weights do not fit network {network} with {activation} ({reason})") from None
     return model.to(device).eval(), meta

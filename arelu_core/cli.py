@@ -27,12 +27,21 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="arelu", description="AReLU Lab: the AReLU activation, headless.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("train", help="train MNIST-Conv with any activation")
-    p.add_argument("--dataset", default="mnist", help=DATASET_HELP)
+    p = sub.add_parser("train", help="train MNIST-Conv or a deep network with any activation")
     p.add_argument("--activation", default="arelu", help="registry name, e.g. arelu, relu, prelu, relu+elsa")
-    p.add_argument("--optimizer", default="sgd", help="sgd (momentum 0.9) or adam")
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--network", default="mnist-conv",
+                   help="mnist-conv, resnet18, seresnet18, vgg16, densenet121 or mobilenetv2 (`arelu networks`)")
+    p.add_argument("--dataset", default="mnist", help=DATASET_HELP)
+    p.add_argument("--width", type=float, default=1.0, help="deep networks: channel multiplier (1 = published)")
+    p.add_argument("--optimizer", default=None, help="sgd (momentum 0.9) or adam (default sgd)")
+    p.add_argument("--lr", type=float, default=None, help="default 1e-3; deep networks 0.1 (the paper's)")
+    p.add_argument("--batch-size", type=int, default=None, help="default 128; deep networks 64 (the paper's)")
+    p.add_argument("--weight-decay", type=float, default=None, help="default 0; deep networks 5e-4 (the paper's)")
+    p.add_argument("--augment", action=argparse.BooleanOptionalAction, default=None,
+                   help="random crop + flip (default: on for deep networks)")
+    p.add_argument("--amp", choices=["auto", "on", "off"], default="auto",
+                   help="bfloat16 autocast + channels-last on CUDA (auto: deep networks)")
+    p.add_argument("--test-subset", type=int, help="test accuracy on the first N test images only")
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
     from .activations import activation_info
@@ -57,10 +66,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("activations", help="list the registry: name, parameters per layer, formula")
     p.add_argument("--json", action="store_true")
 
-    p = sub.add_parser("bench", help="speed and memory: AReLU vs ReLU, trainer vs DataLoader")
+    p = sub.add_parser("networks", help="list the networks: activation sites and parameter counts per activation")
+    p.add_argument("--activations", nargs="+", default=["relu", "prelu", "pau", "arelu"], metavar="NAME",
+                   help="activations to count parameters with (default: relu prelu pau arelu)")
+    p.add_argument("--dataset", default="cifar100", help="input channels and classes follow it (default cifar100)")
+    p.add_argument("--width", type=float, default=1.0, help="channel multiplier of the deep networks")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("bench", help="speed and memory: AReLU vs ReLU (MNIST-Conv, ResNet-18), trainer vs DataLoader")
     p.add_argument("--quick", action="store_true", help="smaller tensor and fewer steps (a smoke run)")
     p.add_argument("--steps", type=int, default=None, help="training steps per throughput measurement")
-    p.add_argument("--only", choices=["op", "epoch", "loader"], action="append",
+    p.add_argument("--only", choices=["op", "epoch", "loader", "resnet"], action="append",
                    help="run only some parts (repeatable)")
     p.add_argument("--compiled", action="store_true",
                    help="also time AReLU through torch.compile (and report its compile time)")
@@ -77,13 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_train(args) -> dict:
     from .checkpoint import save_checkpoint
-    from .trainer import TrainConfig, train
+    from .trainer import deep_recipe, train
     params = {**_parse_params(args.activation, args.param),
               **{k: v for k, v in (("alpha", args.alpha), ("beta", args.beta)) if v is not None}}
-    config = TrainConfig(activation=args.activation, activation_params=params, optimizer=args.optimizer,
-                         lr=args.lr, batch_size=args.batch_size, epochs=args.epochs, seed=args.seed,
-                         device=args.device, data_dir=args.data_dir, train_subset=args.train_subset,
-                         compile=args.compile, dataset=args.dataset).validate()
+    given = {k: v for k, v in (("optimizer", args.optimizer), ("lr", args.lr), ("batch_size", args.batch_size),
+                               ("weight_decay", args.weight_decay), ("augment", args.augment)) if v is not None}
+    config = deep_recipe(args.network, activation=args.activation, activation_params=params, epochs=args.epochs,
+                         seed=args.seed, device=args.device, data_dir=args.data_dir, train_subset=args.train_subset,
+                         test_subset=args.test_subset, compile=args.compile, dataset=args.dataset,
+                         width=args.width, amp=args.amp, **given).validate()
     _ensure_data(config.dataset, args.data_dir, quiet=args.json)
     bar = None if args.json or not sys.stderr.isatty() else _progress_bar(config)
 
@@ -101,13 +119,13 @@ def cmd_train(args) -> dict:
     summary = result.summary()
     if args.save and result.status == "finished":
         meta = {k: summary["config"][k] for k in ("dataset", "optimizer", "lr", "batch_size", "epochs", "seed",
-                                                  "train_subset")}
+                                                  "train_subset", "weight_decay", "augment")}
         save_checkpoint(args.save, result.model, {**meta, "test_accuracy": result.test_accuracy,
                                                   "device": result.device})
         summary["checkpoint"] = args.save
     if not args.json:
         acc = "n/a" if result.test_accuracy is None else f"{result.test_accuracy:.2f}%"
-        print(f"{result.status}: {config.activation} {config.optimizer} lr={config.lr:g} -> test accuracy {acc} "
+        print(f"{result.status}: {config.network} {config.activation} {config.optimizer} lr={config.lr:g} -> test accuracy {acc} "
               f"on {result.device}, {result.samples_per_second:.0f} samples/s; {result.message}")
     return summary
 
@@ -210,13 +228,30 @@ def _describe(spec) -> dict:
     return {"name": spec.name, "default": spec.default, "range": where, "description": spec.description}
 
 
+def cmd_networks(args) -> dict:
+    from .activations import resolve_name
+    from .data import dataset_info
+    from .deep_networks import network_table
+    info = dataset_info(args.dataset)
+    acts = [resolve_name(a)[0] for a in args.activations]
+    rows = network_table(acts, info.channels, info.num_classes, args.width)
+    if not args.json:
+        print(f"{'network':<12} {'sites':>5}  " + "  ".join(f"{a:>11}" for a in acts)
+              + f"   (parameters, {info.name} input, width {args.width:g})")
+        for r in rows:
+            print(f"{r['key']:<12} {r['sites']:>5}  " + "  ".join(f"{r['parameters'][a]:>11,}" for a in acts)
+                  + f"   {r['note']}")
+    return {"dataset": info.key, "width": args.width, "networks": rows}
+
+
 def cmd_bench(args) -> dict:
     from .bench import run_benchmarks
     return run_benchmarks(quick=args.quick, steps=args.steps, parts=args.only, data_dir=args.data_dir,
                           device=args.device, verbose=not args.json, compiled=args.compiled)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench,
+            "networks": cmd_networks}
 
 
 def main(argv=None) -> int:

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import pandas as pd
@@ -169,11 +169,16 @@ SAVED_NAME = re.compile(r"^\d{8}-\d{6}_(?P<activation>[^_]+)_")  # checkpoint_fi
 
 
 def find_checkpoints(models_dir: str | os.PathLike | None = None,
-                     saved_dir: str | os.PathLike | None = None) -> list[CheckpointEntry]:
-    """Shipped checkpoints (manifest order first, then any other .pt in models/), then saved ones, newest first."""
+                     saved_dir: str | os.PathLike | None = None, include_deep: bool = False) -> list[CheckpointEntry]:
+    """Shipped checkpoints (manifest order first, then any other .pt in models/), then saved ones, newest first.
+
+    include_deep: also the shipped deep networks of models/deep/ (manifest titles; only the pages that
+    take any network ask for them)."""
     models_dir = Path(models_dir) if models_dir else MODELS_DIR
     saved_dir = Path(saved_dir) if saved_dir else runs_dir()
     entries = _manifest_entries(models_dir)
+    if include_deep:   # activation None: the label keeps the manifest's title ("ResNet-18 AReLU (...)")
+        entries += [replace(e, activation=None) for e in _manifest_entries(models_dir / "deep")]
     listed = {entry.path.resolve() for entry in entries}
     for path in sorted(models_dir.glob("*" + CHECKPOINT_SUFFIX)) if models_dir.is_dir() else []:
         if path.resolve() not in listed:

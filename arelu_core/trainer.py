@@ -24,6 +24,7 @@ from .activations import activation_info, check_params
 from .activations.compiled import COMPILE_CHOICES, compile_pays, use_compiled
 from .data import DatasetTensors, dataset_info, load_dataset
 from .errors import ConfigError
+from .deep_networks import create_network, network_info
 from .network import MNISTConv, accuracy
 
 OPTIMIZERS = ("sgd", "adam")
@@ -48,11 +49,26 @@ class TrainConfig:
     momentum: float = 0.9
     compile: str = "auto"            # AReLU/ELSA through torch.compile: "on", "off", or "auto" (where it pays)
     dataset: str = "mnist"           # a key of arelu_core.data.DATASETS (the network's input and classes follow it)
+    # Deep networks (issue 12): deep_recipe() gives the paper's CIFAR-100 settings for them.
+    network: str = "mnist-conv"      # a key of deep_networks.list_networks()
+    width: float = 1.0               # channel multiplier of the deep networks (1: the published widths)
+    weight_decay: float = 0.0
+    augment: bool = False            # random crop (padding size/8) + horizontal flip, per batch on the device
+    amp: str = "auto"                # mixed precision (bfloat16) + channels-last: "auto" = deep network on CUDA
 
     def validate(self) -> "TrainConfig":
         # The activation's own rules (activations/registry.py): which parameters, and their start ranges.
         self.activation_params = check_params(self.activation, self.activation_params, training=True)
-        self.dataset = dataset_info(self.dataset).key   # ConfigError listing the datasets; aliases -> key
+        self.dataset = dataset_info(self.dataset).key
+        self.network = network_info(self.network).key
+        if not (isinstance(self.width, (int, float)) and math.isfinite(self.width) and 0 < self.width <= 4):
+            raise ConfigError(f"width must be a number in (0, 4], got {self.width}")
+        if not (isinstance(self.weight_decay, (int, float)) and math.isfinite(self.weight_decay)
+                and self.weight_decay >= 0):
+            raise ConfigError(f"weight decay must be a non-negative number, got {self.weight_decay}")
+        self.amp = str(self.amp).lower()
+        if self.amp not in COMPILE_CHOICES:
+            raise ConfigError(f"amp must be one of {', '.join(COMPILE_CHOICES)}, got {self.amp!r}")
         self.optimizer = str(self.optimizer).lower()
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose sgd or adam")
@@ -73,6 +89,17 @@ class TrainConfig:
             raise ConfigError(f"compile must be one of {', '.join(COMPILE_CHOICES)}, got {self.compile!r}")
         resolve_device(self.device)
         return self
+
+
+# The paper's Fig. 4 recipe (reference section "Figure 4"): the deep networks' defaults.
+DEEP_RECIPE = {"optimizer": "sgd", "lr": 0.1, "batch_size": 64, "weight_decay": 5e-4, "momentum": 0.9,
+               "augment": True}
+
+
+def deep_recipe(network: str = "resnet18", **overrides) -> TrainConfig:
+    """A TrainConfig with the paper's deep-network settings (MNIST-Conv keeps its own defaults)."""
+    base = DEEP_RECIPE if network_info(network).deep else {}
+    return TrainConfig(network=network, **{**base, **overrides})
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -108,6 +135,7 @@ class TrainResult:
     params_trace: list[dict]       # {"step", "layers"} as in the "params" events
     live_evals: list[dict]         # {"step", "accuracy"}
     compiled: bool = False         # AReLU/ELSA ran through torch.compile
+    amp: bool = False              # bfloat16 autocast + channels-last (deep networks on CUDA)
     epoch_parameters: list = field(default_factory=list)  # activation_parameters() at the start and after
                                                            # each epoch ([] for an activation without any)
     wall_seconds: float = 0.0      # the whole call: data, model, training and evaluation
@@ -122,28 +150,53 @@ class TrainResult:
                 "config": asdict(self.config), "device": self.device, "test_accuracy": self.test_accuracy,
                 "epoch_accuracies": self.epoch_accuracies, "epoch_seconds": self.epoch_seconds,
                 "samples_per_second": self.samples_per_second, "steps": self.steps,
-                "final_loss": self.losses[-1] if self.losses else None, "compiled": self.compiled,
+                "final_loss": self.losses[-1] if self.losses else None, "compiled": self.compiled, "amp": self.amp,
                 "activation_parameters": self.model.activation_parameters()}
 
 
-def make_model(config: TrainConfig) -> MNISTConv:
+def make_model(config: TrainConfig):
     """The untrained network for a config: its input channels and classes follow the dataset."""
     info = dataset_info(config.dataset)
-    return MNISTConv(config.activation, in_channels=info.channels, num_classes=info.num_classes,
-                     **config.activation_params)
+    return create_network(config.network, config.activation, info.channels, info.num_classes,
+                          width=config.width, **config.activation_params)
 
 
 def make_optimizer(config: TrainConfig, params):
     """The one optimizer factory (the batched reproduction stacks G models' parameters into one)."""
     if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr)
-    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum)
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+
+
+def use_amp(config: TrainConfig, device: torch.device) -> bool:
+    """bfloat16 autocast + channels-last: pays for the deep networks' convolutions on CUDA (tensor cores);
+    MNIST-Conv is too small to gain, and the CPU has no fast bfloat16 convolutions here."""
+    if config.amp == "auto":
+        return device.type == "cuda" and network_info(config.network).deep
+    return config.amp == "on" and device.type == "cuda"
+
+
+def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """Random crop after zero-padding by size/8 pixels (4 for 32x32) and a random horizontal flip,
+    per image, in one gather on the images' device. Draws come from a CPU generator, so a seed gives
+    the same crops on every device (and in a Ray worker)."""
+    n, _, h, w = images.shape
+    pad = max(1, h // 8)
+    offsets = torch.randint(0, 2 * pad + 1, (n, 2), generator=generator).to(images.device)
+    flips = (torch.rand(n, generator=generator) < 0.5).to(images.device)
+    padded = F.pad(images, (pad, pad, pad, pad))
+    rows = (offsets[:, 0, None] + torch.arange(h, device=images.device))[:, None, :, None]
+    cols = torch.arange(w, device=images.device).expand(n, w)
+    cols = torch.where(flips[:, None], cols.flip(1), cols) + offsets[:, 1, None]
+    batch = torch.arange(n, device=images.device)[:, None, None, None]
+    channel = torch.arange(images.shape[1], device=images.device)[None, :, None, None]
+    return padded[batch, channel, rows, cols[:, None, None, :]]
 
 
 def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           train_data: DatasetTensors | None = None, test_data: DatasetTensors | None = None) -> TrainResult:
-    """Train MNIST-Conv on config.dataset. `should_stop()` is polled every step (cooperative stop).
+    """Train config.network on config.dataset. `should_stop()` is polled every step (cooperative stop).
 
     Deterministic on the CPU for a given seed: the seed fixes the initial weights, RReLU's noise
     and the batch order.
@@ -161,6 +214,12 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
 
     torch.manual_seed(config.seed)
     model = make_model(config).to(device)
+    amp = use_amp(config, device)
+    if amp:
+        model = model.to(memory_format=torch.channels_last)
+    autocast = lambda: torch.autocast("cuda", dtype=torch.bfloat16, enabled=amp)  # noqa: E731
+    eval_batch = 500 if network_info(config.network).deep else 2000
+    crops = torch.Generator().manual_seed(config.seed + 1)
     planned_steps = -(-len(train_images) // config.batch_size) * config.epochs
     if config.compile == "on" or (config.compile == "auto" and compile_pays(device, planned_steps)):
         compiled = use_compiled(model) > 0       # False for activations without an AReLU/ELSA term
@@ -192,7 +251,13 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
             if should_stop and should_stop():
                 status, message = "stopped", f"stopped by request at step {step}"
                 break
-            loss = F.nll_loss(model(train_images[batch]), train_labels[batch])
+            inputs = train_images[batch]
+            if config.augment:
+                inputs = augment_batch(inputs, crops)
+            if amp:
+                inputs = inputs.contiguous(memory_format=torch.channels_last)
+            with autocast():
+                loss = F.nll_loss(model(inputs), train_labels[batch])
             loss_value = loss.item()
             if not math.isfinite(loss_value):
                 status = "diverged"
@@ -212,7 +277,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
                 report_params()
             if config.live_eval_every and step % config.live_eval_every == 0:
                 tick = time.perf_counter()
-                live = accuracy(model, live_images, live_labels)
+                with autocast():
+                    live = accuracy(model, live_images, live_labels, eval_batch)
                 eval_time += time.perf_counter() - tick
                 live_evals.append({"step": step, "accuracy": live})
                 emit({"kind": "live_eval", "epoch": epoch, "step": step, "accuracy": live})
@@ -221,7 +287,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
         samples += epoch_samples
         if status != "finished":
             break
-        test_acc = accuracy(model, test_images, test_labels)
+        with autocast():
+            test_acc = accuracy(model, test_images, test_labels, eval_batch)
         epoch_accuracies.append(test_acc)
         epoch_seconds.append(seconds)
         if has_params:
@@ -236,5 +303,5 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
                        epoch_seconds=epoch_seconds,
                        samples_per_second=samples / train_seconds if train_seconds > 0 else 0.0,
                        steps=step, losses=losses, params_trace=params_trace, live_evals=live_evals,
-                       compiled=compiled, epoch_parameters=epoch_parameters,
+                       compiled=compiled, amp=amp, epoch_parameters=epoch_parameters,
                        wall_seconds=time.perf_counter() - started_call)

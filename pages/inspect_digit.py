@@ -10,6 +10,7 @@ import streamlit as st
 from arelu_core import activation_info, explore, inspection
 from arelu_core.data import DATASETS, dataset_info, gallery_path
 from arelu_core.errors import AReLULabError, one_line
+from ui import deep_cam_view
 from ui import inspect_figures as figures
 from ui.common import checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
 
@@ -32,7 +33,7 @@ def short_name(model) -> str:
 
 
 # -- the two checkpoints --------------------------------------------------------------------------
-entries = list_checkpoints()
+entries = list_checkpoints(include_deep=True)
 if not entries:
     st.info("No checkpoint yet. Train one on **Train live** and save it, or run scripts/make_checkpoints.py.")
     st.stop()
@@ -63,10 +64,6 @@ def widget_key(name: str) -> str:
 
 
 entries = [entry for entry in entries if known[id(entry)] in (dataset, None)]
-if (info.channels, info.size, info.size) != inspection.MNIST_SHAPE:
-    st.info(f"This page inspects 28×28 grey images; {info.describe()} checkpoints can be evaluated with "
-            f"`arelu evaluate` but not inspected here yet.")
-    st.stop()
 
 
 def default_index(activation: str, fallback: int) -> int:
@@ -81,15 +78,30 @@ entry_a = pick_a.selectbox("Model A", entries, index=default_index("relu", 0), f
                            key=widget_key("inspect_model_a"))
 entry_b = pick_b.selectbox("Model B", entries, index=default_index("arelu", 1), format_func=checkpoint_label,
                            key=widget_key("inspect_model_b"))
-models = []
+models, metas = [], []
 for column, entry in ((pick_a, entry_a), (pick_b, entry_b)):
     with column, user_errors(f"Could not load {entry.path.name}"):
-        models.append(load_checkpoint_cached(entry.path)[0])
+        model, meta = load_checkpoint_cached(entry.path)
+        models.append(model)
+        metas.append(meta)
 if len(models) < 2:
     st.stop()
 names = [f"A: {short_name(models[0])}", f"B: {short_name(models[1])}"]
 if names[0][3:] == names[1][3:]:
     names = [f"A: {entry_a.title}", f"B: {entry_b.title}"]
+
+# -- deep networks (paper Fig. 5): their own view, on their dataset's images ----------------------
+problem = deep_cam_view.mismatch(metas, models)
+if problem:
+    st.error(problem)
+    st.stop()
+if hasattr(models[0], "network_name"):
+    deep_cam_view.render(models, metas, names, user_errors)
+    st.stop()
+if (info.channels, info.size, info.size) != inspection.MNIST_SHAPE:   # MNIST-Conv views: 28x28 grey only
+    st.info(f"This page inspects 28×28 grey images with MNIST-Conv; {info.describe()} checkpoints of it can be "
+            f"evaluated with `arelu evaluate` but not inspected here yet (deep networks can: pick two).")
+    st.stop()
 
 # -- the digit ------------------------------------------------------------------------------------
 st.subheader("The digit" if dataset == "mnist" else "The image")

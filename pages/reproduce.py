@@ -18,10 +18,12 @@ st.markdown("The paper's MNIST experiments, several models trained per computati
             "command line (`arelu reproduce table1`); here you see their results, and can run a small version live.")
 
 manager, owner = get_job_manager(), session_owner_id()
-experiment = st.selectbox("Experiment", EXPERIMENT_NAMES, format_func=lambda n: get_experiment(n).title)
-spec = get_experiment(experiment)
-if spec.note:
+experiment = st.selectbox("Experiment", EXPERIMENT_NAMES + tuple(views.RECORD_VIEWS),
+                          format_func=lambda n: views.RECORD_VIEWS[n][0] if n in views.RECORD_VIEWS else get_experiment(n).title)
+spec = None if experiment in views.RECORD_VIEWS else get_experiment(experiment)
+if spec is not None and spec.note:
     st.caption(spec.note)
+title = views.RECORD_VIEWS[experiment][0] if spec is None else spec.title
 tab_results, tab_run = st.tabs(["Results", "Run a small version"])
 
 with tab_results:
@@ -34,7 +36,7 @@ with tab_results:
         if upload is not None:
             loaded = views.load_records(upload.getvalue(), upload.name)
     elif not found:
-        st.info(f"No {spec.title.split(':')[0]} results on this machine yet: run `arelu reproduce {experiment}` "
+        st.info(f"No {title.split(':')[0]} results on this machine yet: run `arelu reproduce {experiment}` "
                 f"(or a small version here).")
     else:
         path = st.selectbox("Results file", found, format_func=views.results_label, key=f"reproduce_file_{experiment}")
@@ -47,7 +49,9 @@ with tab_results:
             st.error(f"cannot read {path}: {exc.strerror or exc}")
     if loaded:
         name, records = loaded
-        if name not in EXPERIMENT_NAMES:
+        if name in views.RECORD_VIEWS:         # its own summary and view (Fig. 4's deep networks)
+            views.RECORD_VIEWS[name][1](records, "load")
+        elif name not in EXPERIMENT_NAMES:
             st.error(f"these runs belong to an unknown experiment {name!r}")
         else:
             if name != experiment:
@@ -69,12 +73,15 @@ def stop_job() -> None:
 with tab_run:
     job = current_job()
     busy = job is not None and job.active
-    if not busy:
+    if spec is None:
+        st.info(f"{title.split(':')[0]} runs from the command line (`arelu reproduce {experiment}`, on a GPU or a Ray "
+                f"cluster), not here.")
+    elif not busy:
         grid = views.FORMS.get(experiment, views.grid_form)(spec)
         if grid is not None:
             try:
                 task = reproduce_task(experiment, out=views.APP_OUT / experiment, device="auto", **grid)
-                job = manager.submit_task(owner, task, label=spec.title)
+                job = manager.submit_task(owner, task, label=title)
             except AReLULabError as exc:
                 st.error(f"Could not start: {exc}")
             else:

@@ -116,3 +116,23 @@ def test_fashion_mnist_pair_with_its_gallery_and_class_names(page):
 def dataset_classes():
     from arelu_core.data import dataset_info
     return dataset_info("fashion-mnist").class_names
+
+
+def _deep_entry(at, activation):
+    options = at.selectbox(key="inspect_model_a_fashion-mnist").options
+    return next(i for i, label in enumerate(options) if label.startswith(f"ResNet-18 {activation} "))
+
+
+def test_deep_checkpoints_show_grad_cam_per_stage_and_a_mismatch_is_one_line(page):
+    """Fig. 5: the shipped ReLU / AReLU ResNet-18 pair on a Fashion-MNIST test image."""
+    page.segmented_control(key="inspect_dataset").set_value("fashion-mnist").run()
+    page.selectbox(key="inspect_model_a_fashion-mnist").select_index(_deep_entry(page, "ReLU")).run()
+    error = " ".join(e.value for e in page.error)
+    assert "model A is resnet18 on fashion-mnist, model B is mnist-conv on fashion-mnist" in error and not page.exception
+    page.selectbox(key="inspect_model_b_fashion-mnist").select_index(_deep_entry(page, "AReLU")).run()
+    assert not page.exception and not page.error
+    assert "Explained class" in shown(page) and "ResNet-18 networks trained on Fashion-MNIST" in shown(page)
+    assert [t.label for t in page.tabs][-2:] == ["First layer (paper Fig. 5)", "Every stage"]
+    assert len(page.get("plotly_chart")) == 2          # the first layer, and every stage
+    page.slider(key="deep_cam_sample").set_value(3).run()
+    assert not page.exception and not page.error

@@ -269,7 +269,11 @@ def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):
         assert files.options == [f"shipped: {experiment} (our full run)"]
     assert not at.exception and not at.error
     assert any("adding ELSA improves most activations over our Table 1" in s.value for s in at.success)
-    table = at.dataframe[0].value               # Table 4 has no legible published numbers: no such column
+    table = at.dataframe[0].value
+    next(s for s in at.selectbox if s.label == "Experiment").set_value("fig4").run()     # the deep networks' curves
+    files = next(s for s in at.selectbox if s.label == "Results file")
+    assert [option.split(":")[0] for option in files.options] == ["shipped"]
+    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 1               # Table 4 has no legible published numbers: no such column
     assert "paper" not in table and "ours − ref" in table and not table.isin(["None"]).any().any()
 
 

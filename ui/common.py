@@ -65,9 +65,9 @@ def load_checkpoint_cached(path: str | Path):
     return _load_checkpoint(str(path), mtime)
 
 
-def list_checkpoints() -> list[CheckpointEntry]:
+def list_checkpoints(include_deep: bool = False) -> list[CheckpointEntry]:
     """Shipped checkpoints (models/, manifest order) then the ones saved from the app (runs/), newest first."""
-    return find_checkpoints()
+    return find_checkpoints(include_deep=include_deep)
 
 
 def checkpoint_label(entry: CheckpointEntry) -> str:

@@ -29,6 +29,16 @@ APP_OUT = RESULTS_ROOT / "app"
 SUBSETS = {"5 000 digits (quick)": 5000, "20 000 digits": 20000, "all 60 000 (the paper's)": None}
 
 VIEWS: dict[str, Callable[[dict, list[dict], str], None]] = {}
+# Experiments with their own summary and view, outside EXPERIMENT_NAMES' grids (run from the CLI only):
+# name -> (title, view(records, key)).
+def _fig4(records: list[dict], key: str) -> None:
+    from ui.fig4_view import show_fig4     # imports the deep networks (timm) only when shown
+    show_fig4(records, key)
+
+
+RECORD_VIEWS: dict[str, tuple[str, Callable[[list[dict], str], None]]] = {
+    "fig4": ("Figure 4: deep networks (ResNet-18, SE-ResNet-18, VGG-16, DenseNet-121, MobileNetV2)", _fig4),
+}
 WHOLE = set()      # experiments whose view draws everything itself (claims and table included)
 FORMS: dict[str, Callable] = {}
 
@@ -255,6 +265,8 @@ def results_files(experiment: str) -> list[Path]:
 
 def results_label(path: Path) -> str:
     if path.is_relative_to(SHIPPED_ROOT):
+        if path.parent.name == "fig4":   # not the full grid: see assets/results/README.md
+            return "shipped: fig4 (our small run: ResNet-18/SE-ResNet-18 on Fashion-MNIST, H100)"
         return f"shipped: {path.parent.name} (our full run)"
     if path.is_relative_to(APP_OUT):
         return f"{path} (small runs from this page)"

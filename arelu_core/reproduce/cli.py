@@ -25,7 +25,7 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
                                                 "(batched, resumable)",
                               description="Train the paper's MNIST grids, several models per computation. Finished runs "
                                           "are appended to <out>/runs.jsonl and skipped when the command is run again.")
-    p.add_argument("experiment", choices=EXPERIMENT_NAMES, help="which table or figure")
+    p.add_argument("experiment", choices=EXPERIMENT_NAMES + ("fig4",), help="which table or figure")
     p.add_argument("--activations", nargs="+", metavar="NAME", help="registry names (default: the paper's)")
     p.add_argument("--optimizers", nargs="+", metavar="OPT", help="sgd and/or adam")
     p.add_argument("--lrs", nargs="+", metavar="LR", help="learning rates, e.g. 1e-2 1e-3")
@@ -37,6 +37,13 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--pretrain-epochs", type=int, help="Table 2: pretraining epochs on the source (default 5)")
     p.add_argument("--train-subset", type=int, help="train on the first N digits only (quick looks, not the paper's)")
     p.add_argument("--group-size", type=int, help="models trained together in one computation (default 5)")
+    # Fig. 4 (deep networks) and Ray
+    p.add_argument("--networks", nargs="+", metavar="NET", help="fig4: deep networks (default: all five)")
+    p.add_argument("--dataset", help="fig4: cifar100 (default), fashion-mnist, mnist, ...")
+    p.add_argument("--width", type=float, default=1.0, help="fig4: channel multiplier of the networks (1 = published)")
+    p.add_argument("--test-subset", type=int, help="fig4: test accuracy on the first N test images only")
+    p.add_argument("--ray", metavar="ADDRESS", help="run each training as a Ray task on the cluster at ADDRESS "
+                                                    "('local': a local Ray; needs `pip install .[cluster]`)")
     p.add_argument("--out", help="output folder (default: results/<experiment>)")
     p.add_argument("--baseline", help="Table 4: our Table 1 results file (default: <out>/../table1/runs.jsonl)")
     p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (MNIST/raw, SVHN, ...; "
@@ -49,8 +56,35 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     return p
 
 
+def cmd_fig4(args) -> dict:
+    from .fig4 import format_fig4, run_fig4
+    started = time.perf_counter()
+
+    def progress(event):
+        if args.json:
+            return
+        if event["kind"] == "start":
+            print(f"[{time.perf_counter() - started:6.0f} s] training {event['run']}", file=sys.stderr, flush=True)
+        elif event["kind"] == "run":
+            r = event["record"]
+            print(f"[{time.perf_counter() - started:6.0f} s] {r['network']} {r['activation']} seed {r['seed']}: "
+                  f"{r['status']} " + " ".join(f"{a:.1f}" for a in r["accuracy"]), file=sys.stderr, flush=True)
+
+    summary = run_fig4(networks=_split(args.networks), activations=_split(args.activations), seeds=_split(args.seeds, int),
+                       epochs=args.epochs, dataset=args.dataset or "cifar100", width=args.width,
+                       train_subset=args.train_subset, test_subset=args.test_subset, threads=args.threads,
+                       device=args.device, data_dir=args.data_dir, out=args.out, ray=args.ray, progress=progress)
+    if not args.json:
+        print(format_fig4(summary))
+        print(f"results: {summary['results_file']} ({summary['skipped']} runs already there, "
+              f"{summary['trained_now']} trained now, {summary['seconds_this_call']:.0f} s)")
+    return summary
+
+
 def cmd_reproduce(args) -> dict:
     from .run import run_experiment
+    if args.experiment == "fig4":
+        return cmd_fig4(args)
     from .summary import format_table
     quiet = args.json
     started = time.perf_counter()
@@ -79,7 +113,7 @@ def cmd_reproduce(args) -> dict:
                              train_subset=args.train_subset, device=args.device, out=args.out,
                              group_size=args.group_size, data_dir=args.data_dir, baseline=args.baseline,
                              progress=progress, source=args.source, target=args.target,
-                             pretrain_epochs=args.pretrain_epochs)
+                             pretrain_epochs=args.pretrain_epochs, ray=args.ray)
     if not quiet:
         print(format_table(summary))
         print(f"results: {summary['results_file']} ({summary['skipped']} runs already there, "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
@@ -65,7 +66,7 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
                    train_subset: int | None = None, device: str = "auto", out=None, group_size: int | None = None,
                    data_dir=None, baseline=None, progress: Callable[[dict], None] | None = None,
                    should_stop: Callable[[], bool] | None = None, source=None, target=None,
-                   pretrain_epochs=None) -> dict:
+                   pretrain_epochs=None, ray: str | None = None) -> dict:
     """Train what is missing, return the summary (cells, claims, seconds) plus bookkeeping.
 
     Table 2 (run_table2) also takes source, target (dataset keys) and pretrain_epochs; its `epochs`
@@ -75,6 +76,8 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
     and {"kind": "run", "record"}. Each group's runs are appended (fsynced) before the next group
     starts, so an interrupt, an exception from `progress` or should_stop() loses no finished run.
     """
+    if ray and str(experiment).strip().lower() == "table2":
+        raise ConfigError("--ray runs the batched grids (table1, fig2, fig3, table4) and fig4, not table2 yet")
     if str(experiment).strip().lower() == "table2":   # three phases per run: its own runner
         from .table2 import run_table2
         return run_table2(source=source, target=target, activations=activations, seeds=seeds, epochs=epochs,
@@ -96,7 +99,20 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
     todo = [r for r in runs if run_key(r) not in done]
     groups = make_groups(todo, group_size)
     trained = 0
-    if groups:
+    if groups and ray:   # each group as one Ray task (ray_runner.py); records appended as groups come back
+        from .ray_runner import run_on_ray
+        threads = torch.get_num_threads()
+        items = [{"experiment": spec.name, "specs": [asdict(s) for s in g], "threads": threads} for g in groups]
+
+        def finished(records):
+            nonlocal trained
+            results.append(records)
+            trained += len(records)
+            for record in records:
+                emit({"kind": "run", "record": record})
+        run_on_ray(train_group_task, items, ray, finished, device=device, threads=threads, should_stop=should_stop,
+                   data_dir=str(Path(data_dir).expanduser().resolve()) if data_dir else None)
+    elif groups:
         torch_device = resolve_device(device)
         label = device_label(torch_device)
         train_data = load_mnist(True, data_dir, torch_device)
@@ -125,6 +141,21 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
                     "status": "finished" if len(records) == len(runs) else "partial"})
     write_json_atomic(out / "summary.json", summary)
     return summary
+
+
+def train_group_task(item: dict, data_dir=None, device: str = "auto") -> list[dict]:
+    """One group of an experiment trained where it lands (a Ray worker): its results records.
+
+    The driver's thread count goes along, so the numbers equal a local run's on the same device."""
+    torch.set_num_threads(item["threads"])
+    spec = get_experiment(item["experiment"])
+    group = [TrainConfig(**s) for s in item["specs"]]
+    torch_device = resolve_device(device)
+    outcomes = train_group(group, load_mnist(True, data_dir, torch_device), load_mnist(False, data_dir, torch_device),
+                           torch_device)
+    group_id = uuid.uuid4().hex[:12]
+    return [make_record(spec.name, s, o, group_id, len(group), device_label(torch_device))
+            for s, o in zip(group, outcomes) if o.status != "stopped"]
 
 
 def _baseline(experiment: str, out: Path, baseline) -> list[dict] | None:
