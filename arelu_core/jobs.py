@@ -1,15 +1,21 @@
-"""Background trainings for the app: a process-wide JobManager running trainer.train off the caller's thread.
+"""Background work for the app: a process-wide JobManager running library tasks off the caller's thread.
 
-Each training runs either in a worker process (isolation="process", what the app uses) or in a thread
+A job runs a Task: `target(emit, should_stop, **kwargs)`, a module-level function of the library (so it
+pickles into a worker process) that reports progress as plain dicts through `emit`, polls `should_stop`
+often and returns its result. A training is one such task (training_task(config)); a reproduction grid
+another (reproduce.run.reproduce_task). Every background computation of the app goes through here, so
+they all share the slots, the queue, ownership, reaping and stop.
+
+Each job runs either in a worker process (isolation="process", what the app uses) or in a thread
 (isolation="thread", the library default: quick to start, and tests can monkeypatch it). In a process the
-training shares no interpreter lock with the web server: a thread training inside Streamlit lost 86% of its
+work shares no interpreter lock with the web server: a thread training inside Streamlit lost 86% of its
 throughput to the page redraws (scripts/ui_cost.py: 1 349 vs 9 683 samples/s for the CLI). A thread
 per job still drives each worker, so queueing, stop and owner reaping are the same in both modes.
 
-At most `max_running` trainings run at once (default 2, or $ARELU_MAX_JOBS); further jobs wait
+At most `max_running` jobs run at once (default 2, or $ARELU_MAX_JOBS); further jobs wait
 in a FIFO queue and know their position. Each job belongs to an owner (a browser session id) and
-an owner only ever sees its own jobs. The trainer's callback appends progress events to the job;
-`stop()` is cooperative (the trainer polls `should_stop` every step). Finished jobs are pruned,
+an owner only ever sees its own jobs. The task's `emit` appends progress events to the job;
+`stop()` is cooperative (the task polls `should_stop`, a training every step). Finished jobs are pruned,
 oldest first, so a long-running server keeps bounded memory.
 
 Owners that vanish (a browser tab closed mid-training) are reaped when the manager has an
@@ -24,6 +30,7 @@ are forgotten, so no thread or model outlives the session for long.
     manager.jobs("session-1")   -> [job]          job.status: queued/running/finished/stopped/diverged/failed
     job.snapshot()              -> copy of the events so far
     manager.stop("session-1", job.id)
+    manager.submit_task("session-1", Task(my_module.my_target, {"n": 3}, kind="sweep"), label="sweep")
     JobManager(isolation="process")             # each training in its own worker process (the app)
     JobManager(owner_timeout=120, is_owner_alive=lambda owner: ...)   # reap vanished owners
 """
@@ -37,11 +44,11 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field, replace
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 
-from .errors import AReLULabError, ConfigError
+from .errors import AReLULabError, ConfigError, one_line
 from .trainer import TrainConfig, TrainResult, make_model, train
 
 ENV_MAX_JOBS = "ARELU_MAX_JOBS"
@@ -55,18 +62,39 @@ ACTIVE = ("queued", "running")
 DONE = ("finished", "stopped", "diverged", "failed")
 
 
+@dataclass(frozen=True)
+class Task:
+    """What a job runs: target(emit, should_stop, **kwargs) -> result. For a worker process the target must be
+    a module-level function and kwargs and the result picklable (a TrainResult's model crosses as its weights).
+    The job's status comes from the result's `status` when it names one of DONE (a TrainResult's does);
+    otherwise it is "stopped" when a stop was asked for, else "finished"."""
+    target: Callable[..., Any]
+    kwargs: dict = field(default_factory=dict)
+    kind: str = "task"
+
+
+def run_training(emit: Callable[[dict], None], should_stop: Callable[[], bool], config: TrainConfig) -> TrainResult:
+    return train(config, callback=emit, should_stop=should_stop)
+
+
+def training_task(config: TrainConfig) -> Task:
+    """A training as a job's task (validated: a bad config raises ConfigError here, not in the worker)."""
+    config = replace(config, activation_params=dict(config.activation_params)).validate()
+    return Task(run_training, {"config": config}, kind="training")
+
+
 @dataclass(eq=False)
 class Job:
     id: str
     owner: str
-    config: TrainConfig
+    task: Task
     label: str
     status: str = "queued"
     message: str = ""
     submitted_at: float = field(default_factory=time.time)
     started_at: float | None = None
     finished_at: float | None = None
-    result: TrainResult | None = None
+    result: Any = None             # what the task returned: a TrainResult for a training
     events: list[dict] = field(default_factory=list)
     _stop_requested: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -76,6 +104,15 @@ class Job:
     @property
     def active(self) -> bool:
         return self.status in ACTIVE
+
+    @property
+    def kind(self) -> str:
+        return self.task.kind
+
+    @property
+    def config(self) -> TrainConfig | None:
+        """A training's TrainConfig (None for other tasks)."""
+        return self.task.kwargs.get("config") if self.task.kind == "training" else None
 
     @property
     def stop_requested(self) -> bool:
@@ -117,8 +154,12 @@ class JobManager:
     # -- what a session does ------------------------------------------------------------------
     def submit(self, owner: str, config: TrainConfig, label: str | None = None) -> Job:
         """Queue a training; it starts at once when a slot is free. A bad config raises ConfigError here."""
-        config = replace(config, activation_params=dict(config.activation_params)).validate()
-        job = Job(id=uuid.uuid4().hex[:12], owner=str(owner), config=config, label=label or config.activation)
+        task = training_task(config)
+        return self.submit_task(owner, task, label or task.kwargs["config"].activation)
+
+    def submit_task(self, owner: str, task: Task, label: str) -> Job:
+        """Queue any task; it starts at once when a slot is free (one slot per job, whatever its kind)."""
+        job = Job(id=uuid.uuid4().hex[:12], owner=str(owner), task=task, label=label)
         self.touch(job.owner)
         self.reap()
         with self._lock:
@@ -246,25 +287,25 @@ class JobManager:
                 threading.Thread(target=self._run, args=(job,), name=f"arelu-job-{job.id}", daemon=True).start()
 
     def _run(self, job: Job) -> None:
-        status, message = "failed", "training ended without a result"
+        status, message = "failed", f"{job.kind} ended without a result"
         try:
-            # Share the cores (threads_per_training): with torch's default (every core) per training, two
+            # Share the cores (threads_per_training): with torch's default (every core) per job, two
             # trainings and the web server oversubscribe the CPU and OpenMP's spinning halves throughput.
             if self.isolation == "process":
-                job.result = self._train_in_worker(job, threads_per_training(self.running_count()))
+                job.result = self._run_in_worker(job, threads_per_training(self.running_count()))
             else:
                 # Per thread with torch's OpenMP backend, and fixed for the whole run (a thread cannot be
                 # told later): sized for the busiest case.
                 torch.set_num_threads(threads_per_training(self.max_running))
-                job.result = train(job.config, callback=job._record, should_stop=lambda: self._should_stop(job))
-            status, message = job.result.status, job.result.message
+                job.result = job.task.target(job._record, lambda: self._should_stop(job), **job.task.kwargs)
+            status, message = _outcome(job.result, job.stop_requested or job._abandoned)
             if job._abandoned and status == "stopped":
-                message = f"cancelled at step {job.result.steps}: its session ended"
+                steps = getattr(job.result, "steps", None)
+                message = f"cancelled{f' at step {steps}' if steps is not None else ''}: its session ended"
         except AReLULabError as exc:          # missing data, bad checkpoint dir...: the user can fix it
             message = str(exc)
         except Exception as exc:              # a bug or an exhausted device: say what, in one line
-            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-            message = f"training failed unexpectedly: {type(exc).__name__}: {first_line}".rstrip(": ")
+            message = f"{job.kind} failed unexpectedly: {type(exc).__name__}" + (f": {one_line(exc)}" if str(exc).strip() else "")
         finally:
             with self._lock:
                 self._running.discard(job.id)
@@ -274,13 +315,13 @@ class JobManager:
             finally:
                 self._start_queued()
 
-    def _train_in_worker(self, job: Job, threads: int) -> TrainResult:
-        """Run the training in a worker process; this thread relays its events and stop requests."""
+    def _run_in_worker(self, job: Job, threads: int):
+        """Run the task in a worker process; this thread relays its events and stop requests."""
         context = multiprocessing.get_context(WORKER_START_METHOD)
         receiver, sender = context.Pipe(duplex=False)
         stop = context.Event()
         thread_count = context.Value("i", threads, lock=False)   # the manager may change it while it runs
-        worker = context.Process(target=_worker_main, args=(job.config, sender, stop, thread_count, os.getpid()),
+        worker = context.Process(target=_worker_main, args=(job.task, sender, stop, thread_count, os.getpid()),
                                  name=f"arelu-worker-{job.id}", daemon=True)
         worker.start()
         sender.close()      # the worker holds the only writing end: EOF here means it is gone
@@ -301,7 +342,7 @@ class JobManager:
                 if kind == "event":
                     job._record(payload)
                 elif kind == "result":
-                    result = _with_model(*payload)
+                    result = _restored(payload)
                 elif kind == "error":
                     failure = payload
         finally:
@@ -316,7 +357,7 @@ class JobManager:
         if failure is not None:
             raise failure
         if result is None:
-            raise RuntimeError(f"the training process ended without a result (exit code {worker.exitcode})")
+            raise RuntimeError(f"the {job.kind} process ended without a result (exit code {worker.exitcode})")
         return result
 
     def _share_cores(self) -> None:
@@ -346,15 +387,38 @@ class JobManager:
                     kept_total -= 1
 
 
-def _with_model(result: TrainResult, weights: bytes) -> TrainResult:
-    """The worker's result with its model rebuilt here from the weights it sent."""
+def _outcome(result, stop_requested: bool) -> tuple[str, str]:
+    """(status, message) of a task's result: its own when it states one (a TrainResult), else from the stop."""
+    status = result.get("status") if isinstance(result, dict) else getattr(result, "status", None)
+    message = result.get("message") if isinstance(result, dict) else getattr(result, "message", None)
+    if status not in DONE:
+        status = "stopped" if stop_requested else "finished"
+    return status, str(message or "")
+
+
+def _portable(result):
+    """What the worker sends back. A TrainResult's model goes as torch.save bytes (read back with
+    weights_only=True), the rest as plain data: tensors sent through the pipe itself would live in shared
+    memory that vanishes with the worker process."""
+    if isinstance(result, TrainResult):
+        weights = io.BytesIO()
+        torch.save(result.model.cpu().state_dict(), weights)
+        return "training", (replace(result, model=None), weights.getvalue())
+    return "plain", result
+
+
+def _restored(payload):
+    kind, value = payload
+    if kind != "training":
+        return value
+    result, weights = value
     model = make_model(result.config)      # the dataset decides its input channels and classes
     model.load_state_dict(torch.load(io.BytesIO(weights), map_location="cpu", weights_only=True))
     return replace(result, model=model)
 
 
-def _worker_main(config: TrainConfig, sender, stop, threads, parent_pid: int) -> None:
-    """A worker process: one training, its events and result sent back through `sender`.
+def _worker_main(task: Task, sender, stop, threads, parent_pid: int) -> None:
+    """A worker process: one task, its events and result sent back through `sender`.
     It stops on request, and by itself when the server that started it is gone. `threads` (a shared
     int) is the torch thread count the manager gives it, changed as other workers start and end."""
     torch.set_num_threads(threads.value)
@@ -365,18 +429,13 @@ def _worker_main(config: TrainConfig, sender, stop, threads, parent_pid: int) ->
         return stop.is_set() or os.getppid() != parent_pid
 
     try:
-        result = train(config, callback=lambda event: sender.send(("event", event)), should_stop=should_stop)
-        # The weights go as torch.save bytes (read back with weights_only=True), the rest as plain data:
-        # tensors sent through the pipe itself would live in shared memory that vanishes with this process.
-        weights = io.BytesIO()
-        torch.save(result.model.cpu().state_dict(), weights)
-        sender.send(("result", (replace(result, model=None), weights.getvalue())))
+        result = task.target(lambda event: sender.send(("event", event)), should_stop, **task.kwargs)
+        sender.send(("result", _portable(result)))
     except BaseException as exc:   # the parent turns it into the job's status and message
         try:
             sender.send(("error", exc))
         except Exception:          # an exception that cannot be pickled: its type and first line still go
-            first_line = (str(exc).strip().splitlines() or [""])[0][:200]
-            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {first_line}")))
+            sender.send(("error", RuntimeError(f"{type(exc).__name__}: {one_line(exc)}")))
     finally:
         sender.close()
 

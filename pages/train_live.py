@@ -5,21 +5,24 @@ leaves them running, and this session finds them again through the job ids it ke
 """
 import time
 
-import plotly.graph_objects as go
 import streamlit as st
 import torch
 
 from arelu_core import activation_info, data, explore, list_activations, runs
 from arelu_core.errors import AReLULabError
 from arelu_core.trainer import TrainConfig, device_label, resolve_device
-from ui import charts
+from ui import charts, live_figures
 from ui.common import PALETTE, get_job_manager, session_owner_id, user_errors
 
 JOB_IDS = "train_job_ids"
 REFRESH_TIMES = "train_refresh_times"
 FULL_RUN = "train_full_run"
 SAVED = "train_saved_paths"
-REFRESH_CHOICES = [0.5, 1.0, 2.0, 5.0]  # seconds between redraws of the live view
+REFRESH_CHOICES = [0.5, 1.0, 2.0, 5.0]  # seconds between redraws of the live view's job cards
+# Each redraw (a fragment run) costs the browser a fixed ~50 ms of CPU whatever it redraws: at 0.5 s the cards
+# alone took a tenth of a core from the trainings on 2 cores (scripts/ui_cost.py), hence 1 s by default.
+REFRESH_DEFAULT = 1.0
+CHART_SECONDS, PARAMETER_SECONDS = 2.0, 5.0   # the charts are redrawn at most this often (chart_intervals)
 LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
 SUBSETS = [None, 512, 2_000, 10_000, 30_000]
 ELSA_LIKE = "AReLU and every +ELSA activation"
@@ -164,16 +167,17 @@ with st.form("race_settings", border=True):
 if START_ERROR in st.session_state:
     st.error(st.session_state.pop(START_ERROR))
 
-refresh_seconds = REFRESH_CHOICES[0]
+refresh_seconds = REFRESH_DEFAULT
 if jobs:
     button_column, _, refresh_column = st.columns([1, 2, 2], vertical_alignment="bottom")
     if racing:
         button_column.button("Stop", icon=":material/stop:", on_click=stop_race)
         refresh_seconds = refresh_column.select_slider(
-            "Redraw the live view every", REFRESH_CHOICES, value=REFRESH_CHOICES[0], format_func=lambda s: f"{s:g} s",
+            "Redraw the live view every", REFRESH_CHOICES, value=REFRESH_DEFAULT, format_func=lambda s: f"{s:g} s",
             key="train_refresh", persist_state="session",
-            help="Each redraw costs the server some CPU time: on a small CPU server shared by many "
-                 "browsers, redraw less often to leave more to the trainings.")
+            help=f"The job cards; the charts follow every {CHART_SECONDS:g} s, the parameters every "
+                 f"{PARAMETER_SECONDS:g} s, or at this interval when it is longer. Each redraw costs CPU time: "
+                 "on a small server shared by many browsers, redraw less often to leave more to the trainings.")
     else:
         button_column.button("Clear results", icon=":material/delete_sweep:", on_click=clear_race)
 
@@ -205,76 +209,6 @@ def job_card(column, job, color: str, progress) -> None:
         f"test accuracy {accuracy:.2f}%" if accuracy is not None else None])))
 
 
-def panels_layout(titles: list[str], height: int) -> dict:
-    """Side-by-side panels written out as a plain layout. The live view is redrawn twice a second by the
-    web server: with make_subplots and trace-by-trace updates a redraw of two races cost about
-    85 ms on two busy cores, built in one go like this about 35 ms (measured)."""
-    gap = 0.07
-    width = (1 - gap * (len(titles) - 1)) / len(titles)
-    layout = {"height": height, "margin": dict(l=10, r=10, t=40, b=10), "annotations": [],
-              "legend": dict(orientation="h", y=-0.22), "uirevision": "race"}  # uirevision: keep the user's zoom
-    for index, title in enumerate(titles):
-        suffix, left = str(index + 1) if index else "", index * (width + gap)
-        layout[f"xaxis{suffix}"] = dict(domain=[left, left + width], anchor=f"y{suffix}", title=dict(text="step"))
-        layout[f"yaxis{suffix}"] = dict(anchor=f"x{suffix}")
-        layout["annotations"].append(dict(text=title, x=left + width / 2, y=1.0, xref="paper", yref="paper",
-                                          xanchor="center", yanchor="bottom", showarrow=False, font=dict(size=14)))
-    return layout
-
-
-def live_figure(data: list[dict], layout: dict) -> go.Figure:
-    """A figure from plain dicts, unvalidated: plotly's validation was the largest single cost of a redraw
-    in the server (py-spy), and these dicts are built by the two functions below, not by users."""
-    return go.Figure(data=data, layout=layout, _validate=False)
-
-
-def trace(panel: int, **properties) -> dict:
-    suffix = str(panel) if panel > 1 else ""
-    return dict(type="scatter", xaxis=f"x{suffix}", yaxis=f"y{suffix}", **properties)
-
-
-def loss_and_accuracy_figure(jobs, progresses) -> go.Figure:
-    data = []
-    for index, (job, progress) in enumerate(zip(jobs, progresses)):
-        color = PALETTE[index % len(PALETTE)]
-        steps = runs.downsample(progress.steps)
-        data += [
-            trace(1, x=steps["step"], y=steps["loss"], name=job.label, legendgroup=job.id,
-                  line=dict(color=color, width=1.5)),
-            trace(2, x=progress.live["step"], y=progress.live["accuracy"], name=job.label, legendgroup=job.id,
-                  showlegend=False, line=dict(color=color)),
-            trace(2, x=progress.epochs["step"], y=progress.epochs["test_accuracy"], mode="markers", name=job.label,
-                  legendgroup=job.id, showlegend=False, customdata=progress.epochs["epoch"],
-                  marker=dict(color=color, size=11, symbol="diamond", line=dict(color="white", width=1)),
-                  hovertemplate="epoch %{customdata}: %{y:.2f}%<extra></extra>"),
-        ]
-    layout = panels_layout(["Training loss per step", "Test accuracy (%)"], height=380)
-    layout["yaxis2"]["range"] = [0, 100]
-    return live_figure(data, layout)
-
-
-def parameters_figure(jobs, progresses) -> go.Figure | None:
-    """Paper Fig. 2b: each layer's learnable scalars as training moves them (α and β first)."""
-    names = []
-    for progress in progresses:
-        names += [name for name in progress.params["param"].unique() if name not in names]
-    if not names:
-        return None
-    names = sorted(names, key=lambda name: (name not in ("alpha", "beta"), name != "alpha"))[:4]
-    dashes = ["solid", "dash", "dot"]
-    data = []
-    for index, (job, progress) in enumerate(zip(jobs, progresses)):
-        color = PALETTE[index % len(PALETTE)]
-        for panel, name in enumerate(names, start=1):
-            rows = progress.params[progress.params["param"] == name]
-            for layer, layer_rows in rows.groupby("layer"):
-                layer_rows = runs.downsample(layer_rows, 500)
-                data.append(trace(panel, x=layer_rows["step"], y=layer_rows["value"], mode="lines",
-                                  name=f"{job.label} layer {layer}", legendgroup=f"{job.id}-{layer}",
-                                  showlegend=panel == 1, line=dict(color=color, dash=dashes[(layer - 1) % 3])))
-    return live_figure(data, panels_layout([{"alpha": "α", "beta": "β"}.get(n, n) for n in names], 340))
-
-
 def record_refresh(setting: float) -> float | None:
     """Seconds between the last redraws of the live view, as measured here (None before two)."""
     if st.session_state.get(REFRESH_TIMES + "_setting") != setting:  # a new setting: measure afresh
@@ -285,39 +219,61 @@ def record_refresh(setting: float) -> float | None:
     return (times[-1] - times[0]) / (len(times) - 1) if len(times) > 1 else None
 
 
-def live_view(polling: bool, every: float) -> None:
+def live_cards(polling: bool, every: float) -> None:
     full_run = st.session_state.pop(FULL_RUN, False)
     with user_errors("Could not draw the live view"):
-        draw_live_view(polling and not full_run, every, race_on=polling)
+        draw_cards(polling and not full_run, every, race_on=polling)
 
 
-def draw_live_view(polling: bool, every: float, race_on: bool = False) -> None:
-    """polling: this is one of the timed redraws (not the full run of the page)."""
+def draw_cards(polling: bool, every: float, race_on: bool = False) -> None:
+    """The job cards, redrawn at the chosen interval. polling: one of the timed redraws (not the page's full run)."""
     jobs = race_jobs()
-    progresses = [runs.progress_tables(job.snapshot()) for job in jobs]
     columns = st.columns(len(jobs))
-    for index, (job, progress) in enumerate(zip(jobs, progresses)):
-        job_card(columns[index], job, PALETTE[index % len(PALETTE)], progress)
-    st.plotly_chart(loss_and_accuracy_figure(jobs, progresses), key="train_loss_accuracy")
-    test_size = data.dataset_info(jobs[0].config.dataset).test_size if jobs else 10_000
-    st.caption("Accuracy lines: a fixed set of 1 000 test images, checked during the epoch. "
-               f"Diamonds: all {test_size:,} test images at the end of each epoch.".replace(",", " "))
-    params_fig = parameters_figure(jobs, progresses)
-    if params_fig is not None:
-        st.markdown("**Learnable parameters of each layer** (paper Fig. 2b)")
-        st.plotly_chart(params_fig, key="train_parameters")
+    for index, job in enumerate(jobs):
+        job_card(columns[index], job, PALETTE[index % len(PALETTE)], runs.progress_tables(job.snapshot()))
     interval = record_refresh(every) if polling else None
     if interval:
-        st.caption(f"Live view redrawn every {interval:.2f} s (measured over the last redraws).")
+        charts, parameters = chart_intervals(every)
+        st.caption(f"Live view redrawn every {interval:.2f} s (measured over the last redraws); "
+                   f"the charts every {charts:g} s, the parameters every {parameters:g} s.")
     # race_on: the race was running when this page run began. It can end before this point even in the
     # page's own full run (then no timed redraw may follow, and the results would never be drawn).
     if race_on and not any(job.active for job in jobs):
         st.rerun()  # the race just ended: one full run draws the results below and stops the polling
 
 
+def chart_intervals(every: float) -> tuple[float, float]:
+    """Seconds between redraws of the loss/accuracy chart and of the parameters chart: a chart redraw costs the
+    browser a full Plotly render on top of a fragment run's fixed cost. Redrawn with the cards every 0.5 s, the
+    live view took 0.4 of a core in the browser, a third of two trainings' throughput (scripts/ui_cost.py)."""
+    return max(every, CHART_SECONDS), max(every, PARAMETER_SECONDS)
+
+
+def live_charts() -> None:
+    with user_errors("Could not draw the live charts"):
+        jobs = race_jobs()
+        progresses = [runs.progress_tables(job.snapshot()) for job in jobs]
+        st.plotly_chart(live_figures.loss_and_accuracy_figure(jobs, progresses), key="train_loss_accuracy")
+        test_size = data.dataset_info(jobs[0].config.dataset).test_size if jobs else 10_000
+        st.caption("Accuracy lines: a fixed set of 1 000 test images, checked during the epoch. "
+                   f"Diamonds: all {test_size:,} test images at the end of each epoch.".replace(",", " "))
+
+
+def live_parameters() -> None:
+    with user_errors("Could not draw the learnable parameters"):
+        jobs = race_jobs()
+        figure = live_figures.parameters_figure(jobs, [runs.progress_tables(job.snapshot()) for job in jobs])
+        if figure is not None:
+            st.markdown("**Learnable parameters of each layer** (paper Fig. 2b)")
+            st.plotly_chart(figure, key="train_parameters")
+
+
 if jobs:
     st.session_state[FULL_RUN] = True
-    st.fragment(live_view, run_every=refresh_seconds if racing else None)(racing, refresh_seconds)
+    charts_every, parameters_every = chart_intervals(refresh_seconds)
+    st.fragment(live_cards, run_every=refresh_seconds if racing else None)(racing, refresh_seconds)
+    st.fragment(live_charts, run_every=charts_every if racing else None)()
+    st.fragment(live_parameters, run_every=parameters_every if racing else None)()
 
 
 # -- results ---------------------------------------------------------------------------------------

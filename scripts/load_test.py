@@ -223,7 +223,7 @@ async def start_race(page, activation: str, report: SessionReport) -> None:
     await box.fill(activation)
     await page.get_by_role("option", name=activation, exact=True).first.click()
     await page.keyboard.press("Escape")
-    digits = page.get_by_role("combobox", name="Training digits", exact=True)
+    digits = page.get_by_role("combobox", name="Training images", exact=True)
     await digits.click()
     await page.get_by_role("option", name="first 512", exact=True).first.click()
     await page.get_by_role("button", name="Start race").click()

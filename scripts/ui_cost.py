@@ -5,7 +5,7 @@
    trains two models at the same time, so the CLI does too), samples/s from each process's JSON; once
    with torch's default threads and once with the threads the app gives each worker; the faster counts.
 2. UI: `streamlit run app.py` on 127.0.0.1, headless Chromium (Debian's) opens Train live, picks the
-   same activations and digits, starts the race with the live view redrawn every 0.5 s, reads the
+   same activations and digits, starts the race with the live view at the page's default redraw, reads the
    measured redraw interval while it runs and each job's samples/s from its card at the end.
 
 Throughput counts training steps only in both (the trainer leaves its evaluations out of samples/s),
@@ -63,38 +63,73 @@ def cli_race(labels: list[str], subset: int | None, data_dir: str, threads: int 
     return rates
 
 
-def cpu_seconds(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by the web server itself and by Chromium (all its processes)."""
-    rows = subprocess.run(["ps", "-ww", "-eo", "pid=,times=,args="], capture_output=True, text=True).stdout.splitlines()
-    used = {"server": 0.0, "browser": 0.0}
-    for row in rows:
-        pid, seconds, args = row.split(None, 2)
-        if int(pid) == server_pid:
-            used["server"] += int(seconds)
-        elif "chromium" in args:
-            used["browser"] += int(seconds)
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_by_process(server_pid: int) -> dict[int, tuple[str, float]]:
+    """pid -> (group, CPU seconds so far, from /proc) for the web server itself, its worker processes (the
+    trainings) and our Chromium (its processes below this script: other browsers on a shared machine do not count)."""
+    table = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (proc / "stat").read_text().rsplit(") ", 1)[1].split()
+            command = (proc / "cmdline").read_bytes()
+        except (OSError, IndexError):   # ended meanwhile
+            continue
+        table[int(proc.name)] = (int(stat[1]), command, (int(stat[11]) + int(stat[12])) / TICKS)   # utime + stime
+    ours = {os.getpid()}
+    for _ in range(8):   # descendants of this script: the Playwright driver, then Chromium's processes
+        ours |= {pid for pid, (ppid, _, _) in table.items() if ppid in ours}
+    used = {}
+    for pid, (ppid, command, seconds) in table.items():
+        group = ("server" if pid == server_pid else "workers" if ppid == server_pid
+                 else "browser" if pid in ours and b"chromium" in command else None)
+        if group:
+            used[pid] = (group, seconds)
     return used
 
 
+class CpuMeter:
+    """CPU seconds per group since start, sampled often enough to count worker processes that end in between."""
+
+    def __init__(self, server_pid: int):
+        self.server_pid = server_pid
+        self.base = {pid: seconds for pid, (_, seconds) in cpu_by_process(server_pid).items()}
+        self.latest: dict[int, tuple[str, float]] = {}
+
+    def sample(self) -> None:
+        self.latest.update(cpu_by_process(self.server_pid))
+
+    def used(self) -> dict[str, float]:
+        self.sample()
+        totals = {"server": 0.0, "workers": 0.0, "browser": 0.0}
+        for pid, (group, seconds) in self.latest.items():
+            totals[group] += seconds - self.base.get(pid, 0.0)
+        return totals
+
+
 REDRAW_CHOICES = [0.5, 1.0, 2.0, 5.0]   # the page's "Redraw the live view every" choices
+REDRAW_DEFAULT = 1.0                     # and its default (pages/train_live.py: REFRESH_DEFAULT)
 
 
-def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, redraw: float = 0.5,
+def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, redraw: float = REDRAW_DEFAULT,
             timeout_s: float = 900) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
         page.goto(url + "/train")
         start_race(page, labels, digits=digits)
-        if redraw != REDRAW_CHOICES[0]:   # the redraw setting shows once the race runs
+        if redraw != REDRAW_DEFAULT:   # the redraw setting shows once the race runs
             slider = page.get_by_role("slider", name="Redraw the live view every")
             slider.wait_for(timeout=60_000)
             slider.focus()
-            for _ in range(REDRAW_CHOICES.index(redraw)):
-                page.keyboard.press("ArrowRight")
-        cpu_before, started = cpu_seconds(server_pid), time.monotonic()
+            moves = REDRAW_CHOICES.index(redraw) - REDRAW_CHOICES.index(REDRAW_DEFAULT)
+            for _ in range(abs(moves)):
+                page.keyboard.press("ArrowRight" if moves > 0 else "ArrowLeft")
+        meter, started = CpuMeter(server_pid), time.monotonic()
         redraws, deadline = [], time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             dismiss_dialogs(page)
+            meter.sample()
             cards = read_cards(page)
             for text in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts():
                 match = REDRAW.search(text)
@@ -106,9 +141,7 @@ def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, 
             time.sleep(1.0)
         else:
             raise TimeoutError(f"the race did not finish in {timeout_s:.0f} s")
-        # ps counts whole seconds: read over a race of several seconds.
-        cpu_after, wall = cpu_seconds(server_pid), time.monotonic() - started
-        cores = {group: round((cpu_after[group] - cpu_before[group]) / wall, 2) for group in cpu_after}
+        cores = {group: round(seconds / (time.monotonic() - started), 2) for group, seconds in meter.used().items()}
         wait_until_idle(page)
         rates = []
         for text in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts():
@@ -129,8 +162,9 @@ def main() -> int:
                         help="comma-separated display names per race, e.g. AReLU or ReLU,AReLU")
     parser.add_argument("--digits", default="all 60 000", choices=list(DIGITS))
     parser.add_argument("--data-dir", default=os.environ.get("ARELU_DATA_DIR") or str(REPO.parent / "shared" / "data"))
-    parser.add_argument("--redraw", type=float, default=0.5, choices=REDRAW_CHOICES,
-                        help="seconds between redraws of the live view (the page's setting; default 0.5)")
+    parser.add_argument("--redraw", type=float, default=REDRAW_DEFAULT, choices=REDRAW_CHOICES,
+                        help=f"seconds between redraws of the live view (the page's setting; default {REDRAW_DEFAULT:g}, "
+                             f"the page's)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -162,7 +196,8 @@ def main() -> int:
                       f"(cost {row['ui_cost_percent']:+.1f}%), live view redrawn every "
                       f"{row['redraw_interval_median_s'] or float('nan'):.2f} s (median; max "
                       f"{row['redraw_interval_max_s'] or float('nan'):.2f} s); cores busy: web server "
-                      f"{ui['cores_busy']['server']:.2f}, browser {ui['cores_busy']['browser']:.2f}", flush=True)
+                      f"{ui['cores_busy']['server']:.2f}, browser {ui['cores_busy']['browser']:.2f}, "
+                      f"trainings {ui['cores_busy']['workers']:.2f}", flush=True)
         finally:
             browser.close()
     if args.json:

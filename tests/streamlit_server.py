@@ -138,7 +138,7 @@ def start_race(page, activation: str | list[str], digits: str = "first 512", max
         box.fill(name)
         page.get_by_role("option", name=name, exact=True).first.click()
         page.keyboard.press("Escape")
-    page.get_by_role("combobox", name="Training digits", exact=True).click()
+    page.get_by_role("combobox", name="Training images", exact=True).click()
     page.get_by_role("option", name=digits, exact=True).first.click()
     if max_epochs:
         slider = page.get_by_role("slider", name="Epochs").first

@@ -97,7 +97,7 @@ PAGES = [  # (url path, name, one control to use)
     ("/gradient-flow", "gradient_flow", nudge_first_slider),
     ("/train", "train_live", nudge_first_slider),
     ("/inspect", "inspect", nudge_first_slider),
-    ("/reproduce", "reproduce", lambda page: page.get_by_role("tab", name="Load results").click()),
+    ("/reproduce", "reproduce", lambda page: page.get_by_role("tab", name="Run a small version").click()),
 ]
 
 

@@ -244,3 +244,109 @@ def test_workers_share_the_cores_and_take_them_back(data_dir, monkeypatch):
 def test_unknown_isolation_is_refused():
     with pytest.raises(ConfigError, match="isolation"):
         JobManager(isolation="fiber")
+
+
+# -- any task, not only trainings: the Reproduce page's grids share the slots, the queue and the reaping ---------
+def counting(emit, should_stop, n, fail_at=None):
+    """A task as the JobManager runs it: events through emit, should_stop polled, a result returned."""
+    import time
+    for i in range(n):
+        if should_stop():
+            return {"counted": i}
+        if i == fail_at:
+            raise ValueError(f"no {i}\nsecond line")
+        emit({"kind": "count", "i": i})
+        time.sleep(0.01)
+    return {"counted": n}
+
+
+def test_any_task_runs_as_a_job_with_events_result_stop_and_one_line_failures():
+    from arelu_core.jobs import Task
+    manager = JobManager(max_running=1)
+    done = manager.submit_task("alice", Task(counting, {"n": 5}, kind="count"), label="count to 5")
+    endless = manager.submit_task("alice", Task(counting, {"n": 10**9}, kind="count"), label="count forever")
+    broken = manager.submit_task("alice", Task(counting, {"n": 9, "fail_at": 3}, kind="count"), label="broken")
+    assert (endless.status, manager.queue_position(endless), manager.queue_position(broken)) == ("queued", 1, 2)
+    assert manager.wait([done], WAIT) and done.status == "finished" and done.result == {"counted": 5}
+    assert [e["i"] for e in done.snapshot()] == [0, 1, 2, 3, 4] and done.config is None and done.kind == "count"
+    while not endless.snapshot():
+        assert endless.active
+    manager.stop("alice", endless.id)
+    assert manager.wait([endless, broken], WAIT)
+    assert endless.status == "stopped" and endless.result["counted"] >= 1
+    assert broken.status == "failed" and broken.message == "count failed unexpectedly: ValueError: no 3"
+
+
+def reproduce_grid(out, data_dir, **overrides):
+    from arelu_core.reproduce import reproduce_task
+    grid = dict(activations=["relu", "tanh", "sigmoid", "arelu"], optimizers=["sgd"], lrs=[1e-2], seeds=[0, 1, 2, 3, 4],
+                train_subset=1024, group_size=1, out=out, data_dir=data_dir, device="cpu")
+    return reproduce_task("table1", **{**grid, **overrides})
+
+
+def test_a_reproduction_of_a_vanished_owner_stops_and_keeps_its_finished_runs(data_dir, tmp_path):
+    """In a worker process, as in the app: the tab closes mid-grid, the grid stops after its current group,
+    every run it reported is in runs.jsonl (and nothing else), and a rerun resumes from there."""
+    from arelu_core.reproduce import run_experiment
+    from arelu_core.reproduce.results import ResultsFile
+    import time
+    alive = {"tab"}
+    manager = JobManager(max_running=1, owner_timeout=0.3, is_owner_alive=lambda owner: owner in alive,
+                         isolation="process")
+    job = manager.submit_task("tab", reproduce_grid(tmp_path, data_dir), label="Table 1")
+    deadline = time.monotonic() + WAIT
+    while not any(e["kind"] == "run" for e in job.snapshot()):
+        assert job.active and time.monotonic() < deadline, job.message
+        time.sleep(0.05)
+    alive.clear()                                   # the tab closes
+    assert manager.wait([job], WAIT)
+    assert job.status == "stopped" and "session ended" in job.message, job.message
+    reported = [e["record"]["key"] for e in job.snapshot() if e["kind"] == "run"]
+    on_disk = [r["key"] for r in ResultsFile(tmp_path / "runs.jsonl", "table1").read()]
+    assert on_disk == reported and 1 <= len(on_disk) < 20
+    assert job.result["status"] == "partial" and job.result["finished"] == len(on_disk)
+    assert not [p for p in multiprocessing.active_children() if p.name.startswith("arelu-worker-")]
+    again = run_experiment("table1", activations=["relu"], optimizers=["sgd"], lrs=[1e-2], seeds=[0],
+                           train_subset=1024, out=tmp_path, data_dir=data_dir, device="cpu")
+    assert again["trained_now"] == 0 and again["skipped"] == 1     # relu seed 0 ran first: resumed, not redone
+
+
+def test_a_reproduce_page_run_waits_behind_two_trainings_and_says_so(data_dir, tmp_path, monkeypatch):
+    """ARELU_MAX_JOBS=2 and two trainings running: Start on the Reproduce page queues the grid (the page says
+    so); it runs once a slot is free, and a stop keeps the runs it finished in its runs.jsonl."""
+    from streamlit.testing.v1 import AppTest
+    from arelu_core.reproduce.results import ResultsFile
+    from ui.common import get_job_manager
+    import time
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    monkeypatch.setenv("ARELU_MAX_JOBS", "2")
+    monkeypatch.chdir(tmp_path)
+    get_job_manager.clear()                        # the app's manager, made afresh under this setting
+    at = AppTest.from_file(os.path.join(root, "pages", "reproduce.py"), default_timeout=60).run()
+    manager, owner = get_job_manager(), at.session_state["arelu_owner_id"]
+    assert manager.max_running == 2
+    trainings = [manager.submit(owner, long(name)) for name in ("relu", "arelu")]
+    at.multiselect[0].set_value(["relu", "tanh", "sigmoid"])
+    at.button[0].click().run()                     # Start
+    grid = manager.get(owner, at.session_state["reproduce_job_id"])
+    assert grid.status == "queued" and manager.queue_position(grid) == 1
+    assert any("waiting for a free slot, position 1 in the queue" in info.value for info in at.info), \
+        [info.value for info in at.info]
+    manager.stop(owner, trainings[0].id)
+    deadline = time.monotonic() + WAIT
+    while not any(e["kind"] == "run" for e in grid.snapshot()):
+        assert grid.active and time.monotonic() < deadline, grid.message
+        time.sleep(0.1)
+    assert grid.status == "running" and trainings[1].status == "running"
+    at.run()
+    assert any(bar.proto.text.startswith("Table 1") for bar in at.get("progress"))
+    manager.stop(owner, grid.id)
+    manager.stop(owner, trainings[1].id)
+    assert manager.wait([grid, *trainings], WAIT)
+    assert grid.status == "stopped" and grid.result["status"] == "partial"
+    reported = [e["record"]["key"] for e in grid.snapshot() if e["kind"] == "run"]
+    on_disk = [r["key"] for r in ResultsFile(tmp_path / "results" / "app" / "table1" / "runs.jsonl", "table1").read()]
+    assert on_disk == reported and len(on_disk) >= 1
+    at.run()
+    assert not at.exception and not at.error
+    assert any(f"The {len(on_disk)} finished runs are kept in" in info.value for info in at.info)

@@ -10,16 +10,15 @@ def test_page_shows_table3_and_fig3(tmp_path, monkeypatch):
     at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=120).run()
     next(s for s in at.selectbox if s.label == "Experiment").set_value("table3").run()
     assert not at.exception and not at.error
-    assert any("Run it from the command line" in i.value for i in at.info)     # no live form for MAML
     files = next(s for s in at.selectbox if s.label == "Results file")
-    files.set_value(ROOT / "assets" / "results" / "table3" / "runs.jsonl").run()
-    assert not at.exception and not at.error
+    assert files.options == ["shipped: table3 (our full run)"]
     claims = [m.value for m in (*at.success, *at.warning, *at.info)]
     assert any("AReLU is the best activation in both MAML settings" in c for c in claims)
+    assert any("runs from the command line" in c for c in claims)                # no live form for MAML
     assert len(at.get("plotly_chart")) == 1
     table = at.dataframe[0].value
-    assert {"held-out", "95% interval ±", "paper"} <= set(table.columns) and (table["(N, K)"] == "(5, 1)").any()
-    files.set_value(ROOT / "assets" / "results" / "fig3" / "runs.jsonl").run()
+    assert {"held-out", "95% interval ±", "paper"} <= set(table.columns) and (table["(N, K)"] == "(5, 5)").any()
+    next(s for s in at.selectbox if s.label == "Experiment").set_value("fig3").run()
     assert not at.exception and not at.error
     assert any("AReLU has the highest accuracy at every epoch" in c for c in
                (m.value for m in (*at.success, *at.warning, *at.info)))

@@ -9,7 +9,8 @@ import pytest
 from arelu_core.cli import main
 from arelu_core.data import load_mnist
 from arelu_core.errors import AReLULabError
-from arelu_core.reproduce import (NO_DATA, NOT_SUPPORTED, SUPPORTED, BackgroundRun, ResultsFileError, run_experiment,
+from arelu_core.jobs import JobManager
+from arelu_core.reproduce import (NO_DATA, NOT_SUPPORTED, SUPPORTED, ResultsFileError, reproduce_task, run_experiment,
                                   run_key, summarise, train_group)
 from arelu_core.reproduce import batched
 from arelu_core.trainer import TrainConfig, train
@@ -148,9 +149,12 @@ def test_foreign_and_corrupted_results_files_are_refused_and_kept(tmp_path, data
     # The CLI: one line on stderr, exit status 2; with --json the last stdout line is the error object.
     code = main(["reproduce", "table1", "--out", str(tmp_path), "--data-dir", data_dir, "--json"])
     assert code == 2
-    run = BackgroundRun("table1", out=tmp_path, activations=["relu"], data_dir=data_dir).start()
-    run.thread.join(30)
-    assert run.error and "line 2" in run.error and run.result is None
+    # The app's way (a job of the JobManager): the job fails with that line, nothing else.
+    manager = JobManager(max_running=1)
+    job = manager.submit_task("tab", reproduce_task("table1", out=tmp_path, activations=["relu"], data_dir=data_dir),
+                              label="Table 1")
+    assert manager.wait([job], 30)
+    assert job.status == "failed" and "line 2" in job.message and job.result is None
 
 
 def _record(activation, optimizer, lr, seed, accuracy, params=None, experiment="table1"):
@@ -237,9 +241,11 @@ def test_page_runs_a_small_table1_live(tmp_path, monkeypatch, data_dir):
     at.multiselect[0].set_value(["relu", "arelu"])      # activations; SGD; lr 1e-3; 5 000 digits
     at.multiselect[2].set_value([1e-3])
     at.button[0].click().run()
-    run = at.session_state["reproduce_run"]
-    run.thread.join(300)                                 # trained in a thread: the page was not blocked
-    assert run.result and run.result["finished"] == 2
+    from ui.common import get_job_manager
+    manager = get_job_manager()                          # the app's JobManager: a worker process, not the page
+    run = manager.get(at.session_state["arelu_owner_id"], at.session_state["reproduce_job_id"])
+    assert manager.wait([run], 300)
+    assert run.result and run.result["finished"] == 2, run.message
     at.run()                                             # the finished run, and the same file in the load tab
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 2
@@ -252,11 +258,36 @@ def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
     monkeypatch.chdir(tmp_path)
     at = AppTest.from_file(str(ROOT / "pages" / "reproduce.py"), default_timeout=120).run()
+    # It opens on the results (not on the run form), and lists only the selected experiment's files.
+    assert at.tabs[0].label == "Results"
     files = next(s for s in at.selectbox if s.label == "Results file")
-    assert [option.split(":")[0] for option in files.options] == ["shipped"] * 7     # table1, fig2, fig3, table2, table3, table4, fig4
-    files.set_value(ROOT / "assets" / "results" / "fig4" / "runs.jsonl").run()     # the deep networks' curves
-    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 1
-    assert any("table4" in option for option in files.options)
-    files.set_value(ROOT / "assets" / "results" / "table4" / "runs.jsonl").run()
+    assert files.options == ["shipped: table1 (our full run)"]
+    assert any("AReLU beats every other activation" in s.value for s in at.success)   # the 760 runs, drawn
+    for experiment in ("fig2", "table2", "table4"):
+        next(s for s in at.selectbox if s.label == "Experiment").set_value(experiment).run()
+        files = next(s for s in at.selectbox if s.label == "Results file")
+        assert files.options == [f"shipped: {experiment} (our full run)"]
     assert not at.exception and not at.error
     assert any("adding ELSA improves most activations over our Table 1" in s.value for s in at.success)
+    table = at.dataframe[0].value
+    next(s for s in at.selectbox if s.label == "Experiment").set_value("fig4").run()     # the deep networks' curves
+    files = next(s for s in at.selectbox if s.label == "Results file")
+    assert [option.split(":")[0] for option in files.options] == ["shipped"]
+    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 1               # Table 4 has no legible published numbers: no such column
+    assert "paper" not in table and "ours − ref" in table and not table.isin(["None"]).any().any()
+
+
+def test_results_files_are_listed_per_experiment(tmp_path, monkeypatch):
+    """Your own full runs first, then ours, then this page's small runs; a file counts for the experiment its
+    first line names, whatever its folder is called."""
+    from ui import reproduce_views as views
+    monkeypatch.chdir(tmp_path)
+    for folder, experiment in (("table1", "table1"), ("mine", "fig2"), ("app/table1", "table1")):
+        (tmp_path / "results" / folder).mkdir(parents=True)
+        (tmp_path / "results" / folder / "runs.jsonl").write_text(
+            json.dumps(_record("relu", "sgd", 1e-2, 0, [95.0], experiment=experiment)) + "\n")
+    assert [views.results_label(p) for p in views.results_files("table1")] == [
+        "results/table1/runs.jsonl", "shipped: table1 (our full run)",
+        "results/app/table1/runs.jsonl (small runs from this page)"]
+    assert [views.results_label(p) for p in views.results_files("fig2")] == [
+        "results/mine/runs.jsonl", "shipped: fig2 (our full run)"]

@@ -132,7 +132,6 @@ def test_cli_svhn_offline_is_one_line(tmp_path, capsys, monkeypatch, data_dir):
 def test_page_shows_the_shipped_transfer_table_and_runs_a_small_one(tmp_path, monkeypatch, data_dir):
     """The Reproduce page: the shipped MNIST -> Fashion-MNIST runs with their claims and no paper column,
     then a small live Table 2 in the background."""
-    import time
     from streamlit.testing.v1 import AppTest
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ARELU_DATA_DIR", data_dir)
@@ -151,13 +150,12 @@ def test_page_shows_the_shipped_transfer_table_and_runs_a_small_one(tmp_path, mo
     at.selectbox(key="t2_subset").set_value(next(k for k in at.selectbox(key="t2_subset").options if "5 000" in k))
     at.number_input(key="t2_finetune").set_value(1)
     next(b for b in at.button if b.label == "Start").click().run()
-    deadline = time.monotonic() + 600
-    while at.session_state["reproduce_run"].running:
-        assert time.monotonic() < deadline
-        time.sleep(2)
+    from ui.common import get_job_manager
+    manager = get_job_manager()                 # a job of the app's JobManager, in a worker process
+    run = manager.get(at.session_state["arelu_owner_id"], at.session_state["reproduce_job_id"])
+    assert manager.wait([run], 600), run.status
     at.run()
     assert not at.exception and not at.error, at.error
-    run = at.session_state["reproduce_run"]
     assert run.result["finished"] == 2 and run.result["target"] == "fashion-mnist"
 
 

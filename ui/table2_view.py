@@ -121,7 +121,7 @@ def show(summary: dict, records: list[dict], key: str) -> None:
         st.plotly_chart(fig, key=f"{key}-t2-curves")
     table = [{"activation": _name(c["activation"]), "setting": c["setting"], "ours": c["mean"], "± std": c["std"],
               "n": c["n"], "paper": c.get("paper"), "ours − paper": c.get("diff")} for c in summary["cells"]]
-    st.dataframe(table, hide_index=True, key=f"{key}-t2-table")
+    st.dataframe(table, hide_index=True, placeholder="", key=f"{key}-t2-table")   # empty cells blank, not "None"
 
 
 def paper_pair_name() -> str:

@@ -2,7 +2,7 @@
 
     batched.py      train G MNIST-Conv models as one computation (grouped convs, batched linear)
     experiments.py  the paper's grids of runs
-    run.py          resumable runner (results/<experiment>/runs.jsonl) + BackgroundRun for the app
+    run.py          resumable runner (results/<experiment>/runs.jsonl); reproduce_task: a grid as a job of the app
     summary.py      mean ± std per cell beside the paper's number
     claims.py       the paper's claims as functions of the results
 """
@@ -11,9 +11,9 @@ from .claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, evaluate_claims
 from .cli import register_cli
 from .experiments import EXPERIMENT_NAMES, get_experiment
 from .results import ResultsFile, ResultsFileError, parse_records, run_key
-from .run import BackgroundRun, run_experiment
+from .run import experiment_progress, reproduce_task, run_experiment
 from .summary import format_table, summarise
 
 __all__ = ["train_group", "run_key", "SUPPORTED", "NOT_SUPPORTED", "NO_DATA", "evaluate_claims", "register_cli",
            "EXPERIMENT_NAMES", "get_experiment", "ResultsFile", "ResultsFileError", "parse_records",
-           "BackgroundRun", "run_experiment", "format_table", "summarise"]
+           "experiment_progress", "reproduce_task", "run_experiment", "format_table", "summarise"]

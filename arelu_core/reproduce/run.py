@@ -5,9 +5,7 @@ append each group's runs as they finish, and summarise.
 """
 from __future__ import annotations
 
-import threading
 import time
-import traceback
 import uuid
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +15,8 @@ import torch
 
 from .. import __version__
 from ..data import load_mnist
-from ..errors import AReLULabError, ConfigError
+from ..errors import ConfigError
+from ..jobs import Task
 from ..trainer import TrainConfig, TrainResult, device_label, resolve_device
 from .batched import schedule, train_group
 from .experiments import get_experiment
@@ -171,50 +170,44 @@ def _baseline(experiment: str, out: Path, baseline) -> list[dict] | None:
     return ResultsFile(path, "table1").read()
 
 
-class BackgroundRun:
-    """run_experiment in a daemon thread, for the app: poll .progress / .result / .error; .stop()."""
+# -- in the app: a grid as a job of the JobManager ------------------------------------------------------
+STEP_EVENT_SECONDS = 0.5   # at most two step events a second reach the job: a grid makes ~100 000 steps
 
-    def __init__(self, experiment: str, **kwargs):
-        self.experiment, self.kwargs = experiment, kwargs
-        self.events: list[dict] = []
-        self.step, self.total, self.group, self.groups = 0, 0, 0, 0
-        self.result: dict | None = None
-        self.error: str | None = None
-        self._stop = threading.Event()
-        self.thread = threading.Thread(target=self._main, name=f"reproduce-{experiment}", daemon=True)
 
-    def start(self) -> "BackgroundRun":
-        self.thread.start()
-        return self
+def run_experiment_task(emit: Callable[[dict], None], should_stop: Callable[[], bool], experiment: str,
+                        **kwargs) -> dict:
+    """run_experiment as a JobManager task (in a worker process): its progress events, step events thinned
+    out. Each group's runs are in the results file before they are emitted, so a stop loses none."""
+    last = [0.0]
 
-    def stop(self):
-        self._stop.set()
+    def progress(event: dict) -> None:
+        if event["kind"] == "step" and event["step"] < event["total"]:
+            now = time.monotonic()
+            if now - last[0] < STEP_EVENT_SECONDS:
+                return
+            last[0] = now
+        emit(event)
 
-    @property
-    def running(self) -> bool:
-        return self.thread.is_alive()
+    return run_experiment(experiment, progress=progress, should_stop=should_stop, **kwargs)
 
-    @property
-    def fraction(self) -> float:
-        if not self.groups:
-            return 0.0
-        inner = self.step / self.total if self.total else 0.0
-        return min(1.0, (self.group + inner) / self.groups)
 
-    def _on_event(self, event: dict):
-        if event["kind"] == "step":
-            self.step, self.total = event["step"], event["total"]
-        elif event["kind"] == "group":
-            self.group, self.groups, self.step = event["index"], event["groups"], 0
-        else:
-            self.events.append(event)
+def reproduce_task(experiment: str, **kwargs) -> Task:
+    """A (small) grid as a job's task. The grid is checked here, so bad choices raise ConfigError at submit."""
+    spec = get_experiment(experiment)
+    spec.runs(*(kwargs.get(k) for k in ("activations", "optimizers", "lrs", "seeds", "epochs", "train_subset")))
+    return Task(run_experiment_task, {"experiment": spec.name, **kwargs}, kind="reproduction")
 
-    def _main(self):
-        try:
-            self.result = run_experiment(self.experiment, progress=self._on_event,
-                                         should_stop=self._stop.is_set, **self.kwargs)
-        except AReLULabError as exc:
-            self.error = str(exc)
-        except Exception as exc:   # a thread must not die silently: one line for the page, details to stderr
-            traceback.print_exc()
-            self.error = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"[:300]
+
+def experiment_progress(events: list[dict]) -> dict:
+    """The page's view of a grid's events: fraction done, group i of n, step s of t, finished run records."""
+    group, groups, step, total, records = 0, 0, 0, 0, []
+    for event in events:
+        if event["kind"] == "group":
+            group, groups, step = event["index"], event["groups"], 0
+        elif event["kind"] == "step":
+            step, total = event["step"], event["total"]
+        elif event["kind"] == "run":
+            records.append(event["record"])
+    inner = step / total if total else 0.0
+    fraction = min(1.0, (group + inner) / groups) if groups else 0.0
+    return {"fraction": fraction, "group": group, "groups": groups, "step": step, "total": total, "records": records}
