@@ -20,8 +20,8 @@ FULL_RUN = "train_full_run"
 SAVED = "train_saved_paths"
 REFRESH_CHOICES = [0.5, 1.0, 2.0, 5.0]  # seconds between redraws of the live view's job cards
 # Each redraw (a fragment run) costs the browser a fixed ~50 ms of CPU whatever it redraws: at 0.5 s the cards
-# alone took a tenth of a core from the trainings on 2 cores (scripts/ui_cost.py), hence 1 s by default.
-REFRESH_DEFAULT = 1.0
+# alone took a tenth of a core from the trainings on 2 cores (scripts/ui_cost.py), hence 2 s by default.
+REFRESH_DEFAULT = 2.0
 CHART_SECONDS, PARAMETER_SECONDS = 2.0, 5.0   # the charts are redrawn at most this often (chart_intervals)
 LEARNING_RATES = [1e-5, 2e-5, 5e-5, 1e-4, 2e-4, 5e-4, 1e-3, 2e-3, 5e-3, 1e-2, 2e-2, 5e-2, 1e-1]
 SUBSETS = [None, 512, 2_000, 10_000, 30_000]

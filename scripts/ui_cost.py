@@ -109,7 +109,7 @@ class CpuMeter:
 
 
 REDRAW_CHOICES = [0.5, 1.0, 2.0, 5.0]   # the page's "Redraw the live view every" choices
-REDRAW_DEFAULT = 1.0                     # and its default (pages/train_live.py: REFRESH_DEFAULT)
+REDRAW_DEFAULT = 2.0                     # and its default (pages/train_live.py: REFRESH_DEFAULT)
 
 
 def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, redraw: float = REDRAW_DEFAULT,

@@ -280,11 +280,22 @@ def results_files(experiment: str) -> list[Path]:
     return [path for path in found if (file_experiment(path) or path.parent.name) == experiment]
 
 
+SHIPPED_PARTIAL = {
+    "fig4": "fig4 (our small run: ResNet-18/SE-ResNet-18 on Fashion-MNIST, H100)",
+    "table2": "table2 (our full-data run: ReLU only, H100)",
+    "table2-subset": "table2 (ReLU, PReLU, PAU, AReLU on 10 000 training images, CPU)",
+    "table3": "table3 (our partial run: {runs} of the 60 trainings)",
+    "fig3": "fig3 (our partial run: {runs} of the 58 trainings)",
+}
+
+
 def results_label(path: Path) -> str:
     if path.is_relative_to(SHIPPED_ROOT):
-        if path.parent.name == "fig4":   # not the full grid: see assets/results/README.md
-            return "shipped: fig4 (our small run: ResNet-18/SE-ResNet-18 on Fashion-MNIST, H100)"
-        return f"shipped: {path.parent.name} (our full run)"
+        partial = SHIPPED_PARTIAL.get(path.parent.name)   # not the full grid: see assets/results/README.md
+        if not partial:
+            return f"shipped: {path.parent.name} (our full run)"
+        with open(path, "rb") as lines:
+            return "shipped: " + partial.format(runs=sum(1 for line in lines if line.strip()))
     if path.is_relative_to(APP_OUT):
         return f"{path} (small runs from this page)"
     return str(path)
