@@ -151,11 +151,14 @@ def format_table(summary: dict) -> str:
         if experiment in ("fig2", "fig3"):
             line += "  " + " ".join(f"{v:.1f}" for v in c["curve"])
         lines.append(line)
-    lines.append("")
-    for claim in summary["claims"]:
-        lines.append(f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}")
-    lines.append(f"{summary['runs']} runs, {summary['seconds']:.0f} s of training")
-    return "\n".join(lines)
+    return "\n".join(lines + claims_and_totals(summary))
+
+
+def claims_and_totals(summary: dict, on_devices: bool = False) -> list[str]:
+    """The closing lines of every experiment's text summary: each claim's verdict, then runs and time."""
+    lines = [""] + [f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}" for claim in summary["claims"]]
+    where = f" on {', '.join(summary['devices']) or '-'}" if on_devices else ""
+    return lines + [f"{summary['runs']} runs, {summary['seconds']:.0f} s of training{where}"]
 
 
 def _num(value, signed: bool = False) -> str:

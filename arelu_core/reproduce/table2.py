@@ -35,6 +35,7 @@ from ..trainer import TrainConfig, device_label, resolve_device
 from .batched import fresh_models, train_group
 from .claims import evaluate_claims
 from .paper import paper_tables
+from .summary import claims_and_totals
 from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
 
 EXPERIMENT = "table2"
@@ -288,8 +289,4 @@ def format_table2(summary: dict) -> str:
                 text += f" ({c['paper']:.1f})"
             row += f"{text:>{width}}"
         lines.append(row)
-    lines.append("")
-    for claim in summary["claims"]:
-        lines.append(f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}")
-    lines.append(f"{summary['runs']} runs, {summary['seconds']:.0f} s of training on {', '.join(summary['devices']) or '-'}")
-    return "\n".join(lines)
+    return "\n".join(lines + claims_and_totals(summary, on_devices=True))
