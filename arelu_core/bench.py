@@ -9,6 +9,8 @@
     resnet  one ResNet-18 training step (CIFAR-100 shapes: 3x32x32, 100 classes, batch 64, the paper's
             SGD), AReLU vs ReLU, steps interleaved so load changes hit both; eager
             (and with --compiled the torch.compile path).               goal: <= 1.15x
+            On CUDA, op and resnet also time AReLU pinned to the torch-ops path (`arelu_torch_ops`),
+            beside the default there (the Triton kernels): what those kernels gain.
             On CUDA (bfloat16 autocast + channels-last, as the trainer) also a full CIFAR-100-sized
             epoch: 50 000 synthetic images through trainer.train, samples/s per activation.
 """
@@ -21,10 +23,17 @@ import torch
 import torch.nn.functional as F
 
 from .activations import create_activation
-from .activations.compiled import use_compiled
+from .activations import _kernels
+from .activations.compiled import use_compiled, use_kernel
 from .trainer import TrainConfig, device_label, make_optimizer, resolve_device, train
 
 GOALS = {"op_ratio_max": 1.5, "epoch_ratio_max": 1.2, "loader_speedup_min": 1.5, "resnet_ratio_max": 1.15}
+
+
+def default_kernel(device, dtype) -> str:
+    """Which implementation AReLU's fused op picks for `dtype` activations on `device`."""
+    one = torch.ones((), device=device)
+    return _kernels.pick_kernel(torch.ones(1, device=device, dtype=dtype), one, one)
 
 
 def official_arelu(x, alpha, beta):
@@ -95,6 +104,10 @@ def bench_op(shape=(256, 64, 56, 56), repeats=5, device="cpu", verbose=True, com
     arelu = create_activation("arelu").to(device)
     alpha, beta = arelu.alpha, arelu.beta
     candidates = {"relu": F.relu, "arelu": arelu, "arelu_official": lambda t: official_arelu(t, alpha, beta)}
+    if device.type == "cuda":
+        torch_ops_arelu = create_activation("arelu").to(device)
+        use_kernel(torch_ops_arelu, "torch")
+        candidates["arelu_torch_ops"] = torch_ops_arelu
     if compiled:
         compiled_arelu = create_activation("arelu").to(device)
         use_compiled(compiled_arelu)
@@ -119,7 +132,7 @@ def bench_op(shape=(256, 64, 56, 56), repeats=5, device="cpu", verbose=True, com
             del y, grad, xi
         times[name] = statistics.median(samples)
         memory[name] = peak.peak_mib
-    out = {"shape": list(shape), "device": device_label(device),
+    out = {"shape": list(shape), "device": device_label(device), "arelu_kernel": default_kernel(device, torch.float32),
            "seconds": times, "backward_peak_mib": memory,
            "arelu_vs_relu": times["arelu"] / times["relu"],
            "official_vs_relu": times["arelu_official"] / times["relu"]}
@@ -210,17 +223,18 @@ def bench_resnet(steps: int = 5, device="cpu", verbose=True, compiled=False, cud
     y = torch.randint(0, 100, (64,), generator=gen).to(device)
     if amp:
         x = x.contiguous(memory_format=torch.channels_last)
-    variants = {"relu": ("relu", False), "arelu": ("arelu", False)}
+    variants = {"relu": ("relu", "auto"), "arelu": ("arelu", "auto")}
+    if device.type == "cuda":          # what the Triton kernels gain over the torch-ops path
+        variants["arelu_torch_ops"] = ("arelu", "torch")
     if compiled:
-        variants["arelu_compiled"] = ("arelu", True)
+        variants["arelu_compiled"] = ("arelu", "compiled")
     models, first = {}, {}
-    for name, (act, comp) in variants.items():
+    for name, (act, kernel) in variants.items():
         torch.manual_seed(0)
         model = create_network("resnet18", act, 3, 100).to(device)
         if amp:
             model = model.to(memory_format=torch.channels_last)
-        if comp:
-            use_compiled(model)
+        use_kernel(model, kernel)
         optimizer = make_optimizer(config, model.parameters())
         models[name] = (model, optimizer)
 
@@ -244,14 +258,14 @@ def bench_resnet(steps: int = 5, device="cpu", verbose=True, compiled=False, cud
             samples[name].append(step(name))
     seconds = {name: statistics.median(v) for name, v in samples.items()}
     out = {"device": device_label(device), "batch": 64, "steps": steps, "amp_channels_last": amp,
-           "step_seconds": seconds, "samples_per_second": {n: 64 / t for n, t in seconds.items()},
+           "arelu_kernel": default_kernel(device, torch.bfloat16 if amp else torch.float32), "step_seconds": seconds, "samples_per_second": {n: 64 / t for n, t in seconds.items()},
            "arelu_vs_relu": seconds["arelu"] / seconds["relu"]}
     if compiled:
         out["compiled_vs_relu"] = seconds["arelu_compiled"] / seconds["relu"]
         out["compile_seconds"] = first["arelu_compiled"] - seconds["arelu_compiled"]
     if verbose:
         print(f"[resnet] ResNet-18 training step, batch 64 of 3x32x32, 100 classes, SGD, {out['device']}"
-              f"{', bfloat16 + channels-last' if amp else ''}, median of {steps}")
+              f"{', bfloat16 + channels-last' if amp else ''}, median of {steps}; AReLU's kernel: {out['arelu_kernel']}")
         for name, t in seconds.items():
             print(f"  {name:<15} {t * 1e3:8.1f} ms  {64 / t:8.0f} samples/s  x{t / seconds['relu']:.2f} of ReLU")
     if device.type == "cuda" and cuda_epoch:

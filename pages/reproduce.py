@@ -41,8 +41,8 @@ with tab_results:
     else:
         path = st.selectbox("Results file", found, format_func=views.results_label, key=f"reproduce_file_{experiment}")
         if path.is_relative_to(views.SHIPPED_ROOT):
-            st.caption("Shipped with AReLU Lab: our own full runs on the real MNIST, made with `arelu reproduce` "
-                       "(commands, machine and times in `assets/results/README.md`).")
+            st.caption("Shipped with AReLU Lab: our own runs on the real data, made with `arelu reproduce`; the label "
+                       "says whether a file is the full grid (commands, machines and times in `assets/results/README.md`).")
         try:
             loaded, folder = views.load_records(path.read_bytes(), str(path)), path.parent
         except OSError as exc:

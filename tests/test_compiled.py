@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from arelu_core.activations import create_activation
+from arelu_core.activations import _kernels
 from arelu_core.activations.compiled import COMPILE_MIN_STEPS_CUDA, compile_pays, use_compiled
 from arelu_core.errors import ConfigError
 from arelu_core.trainer import TrainConfig, train
@@ -49,7 +50,9 @@ def test_compiled_path_matches_the_fused_op_and_the_paper(name, alpha):
 def test_compile_pays_only_for_long_cuda_runs():
     assert not compile_pays("cpu", 10**9)              # the fused Numba kernels are already one pass
     assert not compile_pays("cuda", COMPILE_MIN_STEPS_CUDA - 1)
-    assert compile_pays("cuda", COMPILE_MIN_STEPS_CUDA)
+    # ... and only where the Triton kernels (one pass each way) are not there
+    triton_here = torch.cuda.is_available() and _kernels.checked_triton_kernels(torch.device("cuda")) is not None
+    assert compile_pays("cuda", COMPILE_MIN_STEPS_CUDA) == (not triton_here)
 
 
 @needs_compiler

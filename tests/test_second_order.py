@@ -1,7 +1,8 @@
 """Issue 10: every AReLU / ELSA path against ONE plain-torch oracle, values, first and second derivatives.
 
-Paths: the fused op with its Numba kernels, its torch fallback, its torch.compile'd kernels, the batched
-group kernels of the reproduction (Numba and torch), and torch.func (grad / vmap / functional_call).
+Paths: the fused op with its Numba kernels, its Triton kernels (CUDA), its torch fallback, its
+torch.compile'd kernels, the batched group kernels of the reproduction (Numba and torch), and
+torch.func (grad / vmap / functional_call).
 The oracle below is written here, independently of arelu_core: eq. 7 / eq. 5 with C(alpha)'s gradient
 convention of formula.py (1 on the closed window [0.01, 0.99] compared in alpha's dtype, 0 outside).
 """
@@ -32,7 +33,7 @@ def oracle(x, alpha, beta, offset):
 
 def path_op(path):
     """f(x, alpha, beta, offset) for one implementation path."""
-    if path in ("numba", "torch", "compiled"):
+    if path in ("numba", "torch", "compiled", "triton"):
         return lambda x, a, b, off: SignScaleFunction.apply(x, a, b, off, path)
     if path == "group":      # one model of a group: [B, G=1, C, H, W], per-model alpha/beta [1]
         return lambda x, a, b, off: group_sign_scale(x.unsqueeze(1), a.reshape(1), b.reshape(1), off).squeeze(1)
@@ -45,6 +46,8 @@ def paths_for(device, dtype):
         paths.append("numba")
     if HAVE_COMPILER:
         paths.append("compiled")
+    if device == "cuda" and dtype == torch.float32 and _kernels.checked_triton_kernels(torch.device("cuda")):
+        paths.append("triton")          # on this CPU: tests/test_triton_kernels.py, under Triton's interpreter
     return paths
 
 

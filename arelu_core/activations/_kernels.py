@@ -4,10 +4,16 @@
 
 Forward is one pass (read x, write y). Backward is one pass that writes the input gradient and
 accumulates, in float64, the two sums the scalar gradients need: sum g*x over x<0 and over x>=0.
-No full-size temporaries. Numba compiles them on first use (cached on disk); without Numba,
-or on CUDA / half precision, `torch_*` below does the same with a few torch ops.
+No full-size temporaries. Numba compiles them on first use (cached on disk). On CUDA the Triton
+kernels of _triton_kernels.py do the same in one launch each (`pick_kernel`); elsewhere (no Numba,
+half precision on the CPU, Triton missing or failing its first-use check) `torch_*` below does it
+with a few torch ops.
 """
 from __future__ import annotations
+
+import os
+import warnings
+from functools import lru_cache
 
 import torch
 
@@ -52,6 +58,65 @@ if HAVE_NUMBA:
 
 def numba_supports(x: torch.Tensor) -> bool:
     return HAVE_NUMBA and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64)
+
+
+def pick_kernel(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor) -> str:
+    """The one-pass implementation for these tensors: "numba" (CPU), "triton" (CUDA), else "torch"."""
+    if numba_supports(x):
+        return "numba"
+    if x.is_cuda:
+        triton_kernels = checked_triton_kernels(x.device)
+        if triton_kernels is not None and triton_kernels.supports(x, alpha, beta):
+            return "triton"
+    return "torch"
+
+
+@lru_cache(maxsize=None)
+def checked_triton_kernels(device: torch.device):
+    """_triton_kernels, once it has matched the torch ops on this device (a small tensor with exact
+    zeros, forward and backward); None, with one warning, where Triton is missing, fails to compile
+    for this GPU, or disagrees. ARELU_TRITON=0 turns the kernels off."""
+    if os.environ.get("ARELU_TRITON", "1") == "0":
+        return None
+    try:
+        from . import _triton_kernels
+        self_check(_triton_kernels, device)
+    except Exception as exc:   # a missing or broken Triton must not break AReLU: the torch ops still work
+        message = " ".join(str(exc).split())[:200]
+        warnings.warn(f"AReLU: Triton kernels unavailable on {device} ({type(exc).__name__}: {message}); "
+                      "using torch ops", RuntimeWarning, stacklevel=3)
+        return None
+    return _triton_kernels
+
+
+def self_check(triton_kernels, device) -> None:
+    """Raise unless the Triton kernels give torch_forward/torch_backward's values on `device`."""
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(3 * 1031, generator=gen)
+    x[::7] = 0.0
+    g = torch.randn(x.shape, generator=gen)
+    # float32, and bfloat16 as autocast hands it over (to 2 of its ulps: one for sigmoid's last bit)
+    for dtype, tol, alpha_value, offset in ((torch.float32, 1e-4, 0.3, 1.0), (torch.float32, 1e-4, 0.01, 0.0),
+                                            (torch.bfloat16, 2e-2, 0.3, 1.0)):
+        xd, gd = x.to(device, dtype), g.to(device, dtype)
+        alpha = torch.tensor(alpha_value, device=device)
+        beta = torch.tensor(-0.7, device=device)
+        neg, sig = alpha.clamp(0.01, 0.99), torch.sigmoid(beta)
+        pos = offset + sig
+        want_y = torch_forward(xd, neg.to(dtype), pos.to(dtype))
+        want_gx, s_neg, s_pos = torch_backward(gd, xd, neg.to(dtype), pos.to(dtype))
+        gx, d_alpha, d_beta = triton_kernels.backward(gd, xd, alpha, beta, offset)
+        checks = [(triton_kernels.forward(xd, alpha, beta, offset), want_y, "forward"), (gx, want_gx, "dx"),
+                  (d_alpha, s_neg.float(), "dalpha"), (d_beta, (sig * (1 - sig) * s_pos).float(), "dbeta")]
+        for got, want, label in checks:
+            if not torch.allclose(got.float(), want.float(), rtol=tol, atol=tol):
+                raise RuntimeError(f"{label} ({dtype}) differs from the torch ops by "
+                                   f"{(got.float() - want.float()).abs().max().item():.3g}")
+
+
+def dense(t: torch.Tensor) -> bool:
+    """Laid out without gaps in the default or the channels-last order (what one flat pass may walk)."""
+    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
 
 
 def _flat_numpy(t: torch.Tensor):

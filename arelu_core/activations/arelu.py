@@ -39,18 +39,24 @@ class SignScaleFunction(torch.autograd.Function):
     """y = pos*x for x >= 0, neg*x for x < 0 with neg = C(alpha), pos = offset + sigmoid(beta).
 
     offset 1 gives AReLU, offset 0 gives ELSA's attention term L(x) (eq. 5). `kernel` picks the
-    one-pass implementation: "numba" (CPU float32/64), "torch" (anything else), "compiled"
-    (torch.compile'd kernels). Backward: the fast kernel when no graph of it is wanted; with
-    create_graph=True (grad mode on inside backward) formula.sign_scale_backward's differentiable
-    torch ops, so second and higher derivatives are exact on every path.
+    one-pass implementation: "numba" (CPU float32/64), "triton" (CUDA float16/bfloat16/float32),
+    "torch" (anything else), "compiled" (torch.compile'd kernels). Backward: the fast kernel when no
+    graph of it is wanted; with create_graph=True (grad mode on inside backward)
+    formula.sign_scale_backward's differentiable torch ops, so second and higher derivatives are
+    exact on every path.
     """
 
     @staticmethod
     def forward(ctx, x, alpha, beta, pos_offset: float, kernel: str = "auto"):
         if kernel == "auto":
-            kernel = "numba" if _kernels.numba_supports(x) else "torch"
+            kernel = _kernels.pick_kernel(x, alpha, beta)
+        if kernel == "triton" and not _kernels.dense(x):
+            x = x.contiguous()                   # the Triton kernels walk raw memory: any dense layout
         ctx.save_for_backward(x, alpha, beta)
         ctx.pos_offset, ctx.kernel = pos_offset, kernel
+        if kernel == "triton":
+            from . import _triton_kernels
+            return _triton_kernels.forward(x, alpha.detach(), beta.detach(), pos_offset)
         neg = clamp_alpha(alpha.detach())
         pos = pos_offset + torch.sigmoid(beta.detach())
         if kernel == "numba":
@@ -64,6 +70,10 @@ class SignScaleFunction(torch.autograd.Function):
         if torch.is_grad_enabled():          # create_graph=True: a backward that is itself differentiable
             gx, d_alpha, d_beta = sign_scale_backward(g, x, alpha, beta, ctx.pos_offset)
             return gx, d_alpha.reshape(alpha.shape), d_beta.reshape(beta.shape), None, None
+        if ctx.kernel == "triton":      # dC/dalpha and sigmoid'(beta) are applied inside the kernel
+            from . import _triton_kernels
+            gx, d_alpha, d_beta = _triton_kernels.backward(g, x, alpha.detach(), beta.detach(), ctx.pos_offset)
+            return gx, d_alpha.to(alpha.dtype).reshape(alpha.shape), d_beta.to(beta.dtype).reshape(beta.shape), None, None
         neg = clamp_alpha(alpha).to(x.dtype)
         sig = torch.sigmoid(beta)
         pos = (ctx.pos_offset + sig).to(x.dtype)
@@ -81,12 +91,13 @@ class SignScaleFunction(torch.autograd.Function):
 
 
 def sign_attention(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos_offset: float = 0.0,
-                   compiled: bool = False):
-    """The fused op (Numba on CPU, torch ops elsewhere, torch.compile'd kernels with compiled=True);
-    inside torch.func transforms the plain formula (same values and derivatives)."""
+                   kernel: str = "auto"):
+    """The fused op: `kernel` "auto" picks per tensor (Numba on the CPU, Triton on CUDA, torch ops
+    elsewhere); "compiled", "torch", "triton" or "numba" pin one (compiled.use_kernel). Inside
+    torch.func transforms the plain formula (same values and derivatives)."""
     if in_functorch_transform():
         return sign_scale_formula(x, alpha, beta, pos_offset)
-    return SignScaleFunction.apply(x, alpha, beta, pos_offset, "compiled" if compiled else "auto")
+    return SignScaleFunction.apply(x, alpha, beta, pos_offset, kernel)
 
 
 def _scalar_parameter(name: str, value) -> nn.Parameter:
@@ -104,7 +115,7 @@ def _scalar_parameter(name: str, value) -> nn.Parameter:
     note="ReLU + ELSA: negatives kept but suppressed by C(alpha), positives amplified by 1+sigmoid(beta) in (1, 2).",
 ))
 class AReLU(nn.Module):
-    compiled = False   # True: the torch.compile path (compiled.use_compiled sets it)
+    kernel = "auto"   # the fused op's implementation: compiled.use_kernel / use_compiled pin one
 
     def __init__(self, alpha: float = 0.9, beta: float = 2.0):
         super().__init__()
@@ -112,7 +123,7 @@ class AReLU(nn.Module):
         self.beta = _scalar_parameter("beta", beta)
 
     def forward(self, x):
-        return sign_attention(x, self.alpha, self.beta, pos_offset=1.0, compiled=self.compiled)
+        return sign_attention(x, self.alpha, self.beta, pos_offset=1.0, kernel=self.kernel)
 
     def extra_repr(self):
         return f"alpha={self.alpha.item():.4g}, beta={self.beta.item():.4g}"

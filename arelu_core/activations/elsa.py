@@ -13,7 +13,7 @@ from .registry import ELSA_SUFFIX, register_wrapper
 
 
 class ELSA(nn.Module):
-    compiled = False   # True: the attention term takes the torch.compile path (compiled.use_compiled)
+    kernel = "auto"   # the attention term's implementation: compiled.use_kernel / use_compiled pin one
 
     def __init__(self, base: nn.Module, alpha: float = 0.9, beta: float = 2.0):
         super().__init__()
@@ -25,7 +25,7 @@ class ELSA(nn.Module):
     def forward(self, x):
         out = self.base(x)
         attend_to = out if out.shape != x.shape else x
-        return out + sign_attention(attend_to, self.alpha, self.beta, pos_offset=0.0, compiled=self.compiled)
+        return out + sign_attention(attend_to, self.alpha, self.beta, pos_offset=0.0, kernel=self.kernel)
 
 
 register_wrapper(ELSA_SUFFIX, "+ELSA", r" \;+\; \mathrm{ELSA}(x)", SIGN_ATTENTION_PARAMS, ELSA)

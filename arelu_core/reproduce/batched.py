@@ -46,6 +46,21 @@ CHANNELS_LAST = True
 PER_MODEL = ("activation", "activation_params", "seed")
 
 
+class _ChannelsLastGrad(torch.autograd.Function):
+    """Identity whose backward hands the gradient on channels-last. Max-pooling's backward on a
+    channels-last input converts a gradient in the default layout (what cat, vmap and the classifier's
+    reshape give back) with full copies: a third of a mixed group's step (the layout fix measured in
+    docs/ARCHITECTURE.md, "Notes on measurements")."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g.contiguous(memory_format=torch.channels_last)
+
+
 def schedule(config: TrainConfig) -> tuple:
     """Runs with equal schedules can share one batched computation: everything but what is per model."""
     return tuple((k, repr(v)) for k, v in sorted(asdict(config).items()) if k not in PER_MODEL)
@@ -155,10 +170,12 @@ class GroupedMNISTConv(nn.Module):
 
     def forward(self, x):
         """x: [B, G * C, H, W], channels g*C..(g+1)*C = model g's images -> log-probs [B, G, classes]."""
-        if x.device.type == "cpu" and CHANNELS_LAST:
+        channels_last = x.device.type == "cpu" and CHANNELS_LAST
+        if channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
         for w, b, act in zip(self.weights, self.biases, self.acts):
-            x = act(F.max_pool2d(F.conv2d(x, w, b, groups=self.G), 2))
+            pooled = F.max_pool2d(F.conv2d(x, w, b, groups=self.G), 2)
+            x = act(_ChannelsLastGrad.apply(pooled) if channels_last and torch.is_grad_enabled() else pooled)
         logits = torch.einsum("bgi,goi->bgo", x.reshape(len(x), self.G, -1), self.fc_weight) + self.fc_bias
         return F.log_softmax(logits, dim=-1)
 

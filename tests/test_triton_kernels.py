@@ -1,0 +1,140 @@
+"""The CUDA path's Triton kernels (activations/_triton_kernels.py) against the formula, run on this
+CPU by Triton's interpreter. TRITON_INTERPRET=1 must be set before the kernels are defined, so the
+checks run in a subprocess; on a GPU machine test_second_order.py's CUDA cases run them for real."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from arelu_core.activations import _kernels
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CHECKS = r"""
+import json, torch
+from arelu_core.activations import _kernels, _triton_kernels as tk
+from arelu_core.activations.arelu import SignScaleFunction
+from arelu_core.activations.formula import sign_scale_formula
+
+def oracle(x, a, b, off, g):
+    # the formula in float64 from the very (rounded) values the kernel reads; alpha and beta stay
+    # float32, since C(alpha)'s window is compared in alpha's dtype (float32(0.01) is inside)
+    x64 = x.detach().double().requires_grad_(True)
+    a64 = a.detach().clone().requires_grad_(True)
+    b64 = b.detach().clone().requires_grad_(True)
+    y = sign_scale_formula(x64, a64, b64, off)
+    gx, ga, gb = torch.autograd.grad(y, (x64, a64, b64), g.double())
+    return y, gx, ga, gb
+
+# One ulp of x's dtype (sigmoid's last bit). bfloat16 two: Triton's interpreter (numpy has no bfloat16)
+# truncates conversions to it where a GPU rounds to nearest even, as torch does.
+TOL = {torch.float32: 2e-6, torch.bfloat16: 2e-2, torch.float16: 1e-3}
+worst = {}
+gen = torch.Generator().manual_seed(0)
+cases = 0
+for dtype in (torch.float32, torch.bfloat16, torch.float16):
+    for shape, layout in (((3, 4, 5, 7), "contiguous"), ((3, 4, 5, 7), "channels_last"), ((2501,), "contiguous"),
+                          ((0, 3), "contiguous")):
+        for alpha in (0.01, 0.99, 0.3, 1.4, -0.2):
+            for off in (1.0, 0.0):
+                x = torch.randn(shape, generator=gen)
+                x.view(-1)[::5] = 0.0                          # exact zeros: the x >= 0 branch
+                g = torch.randn(shape, generator=gen)
+                x, g = x.to(dtype), g.to(dtype)
+                if layout == "channels_last":
+                    x = x.contiguous(memory_format=torch.channels_last)     # g stays contiguous: a layout mismatch
+                a, b = torch.tensor(alpha), torch.tensor(-0.7)
+                y = tk.forward(x, a, b, off)
+                gx, da, db = tk.backward(g, x, a, b, off)
+                wy, wgx, wa, wb = oracle(x, a, b, off, g)
+                assert y.dtype == dtype and y.stride() == x.stride(), (y.dtype, y.stride(), x.stride())
+                assert gx.dtype == dtype and gx.shape == x.shape
+                # y and dx: the torch path in x's dtype (scales rounded to it, then one product); the
+                # sums: the float64 formula
+                neg, pos = a.clamp(0.01, 0.99).to(dtype), (off + torch.sigmoid(b)).to(dtype)
+                ty, (tgx, _, _) = _kernels.torch_forward(x, neg, pos), _kernels.torch_backward(g, x, neg, pos)
+                tol = TOL[dtype]
+                torch.testing.assert_close(y.double(), ty.double(), rtol=tol, atol=1e-6)
+                torch.testing.assert_close(gx.double(), tgx.double(), rtol=tol, atol=1e-6)
+                if dtype == torch.float32:
+                    torch.testing.assert_close(y.double(), wy, rtol=tol, atol=1e-6)
+                    torch.testing.assert_close(gx.double(), wgx, rtol=tol, atol=1e-6)
+                torch.testing.assert_close(da.double(), wa.double(), rtol=1e-4, atol=1e-4)
+                torch.testing.assert_close(db.double(), wb.double(), rtol=1e-4, atol=1e-4)
+                if x.numel():
+                    assert (da.item() != 0.0) == (0.01 <= alpha <= 0.99), (alpha, da.item())   # the closed window
+                cases += 1
+
+# Through the autograd op, module-sized: first derivatives, and create_graph's second order (formula path).
+x = torch.randn(4, 8, 6, 6, generator=gen).requires_grad_(True)
+a = torch.tensor(0.01, requires_grad=True)          # float32(0.01): the bound, gradient passes
+b = torch.tensor(-2.0, requires_grad=True)
+g = torch.randn(x.shape, generator=gen)
+y = SignScaleFunction.apply(x, a, b, 1.0, "triton")
+gx, ga, gb = torch.autograd.grad(y, (x, a, b), g, create_graph=True)
+wy, wgx, wa, wb = oracle(x, a, b, 1.0, g)
+torch.testing.assert_close(y.double(), wy, rtol=2e-6, atol=1e-6)
+torch.testing.assert_close(ga.double(), wa.double(), rtol=1e-4, atol=1e-4)
+second = torch.autograd.grad(gx.sum() + ga + gb, (a, b))
+assert all(s is not None for s in second)
+y = SignScaleFunction.apply(x, a, b, 1.0, "triton")
+y.backward(g)
+torch.testing.assert_close(a.grad.double(), wa.double(), rtol=1e-4, atol=1e-4)
+torch.testing.assert_close(b.grad.double(), wb.double(), rtol=1e-4, atol=1e-4)
+
+_kernels.self_check(tk, torch.device("cpu"))      # the check run on a GPU's first use
+print(json.dumps({"cases": cases}))
+"""
+
+
+def test_triton_kernels_match_the_formula_under_the_interpreter():
+    pytest.importorskip("triton")
+    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", CHECKS], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=900)
+    assert done.returncode == 0, done.stderr[-4000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"cases": 3 * 4 * 5 * 2}
+
+
+def test_kernel_choice_on_this_cpu_and_the_off_switch(monkeypatch):
+    x = torch.randn(4)
+    a, b = torch.tensor(0.5), torch.tensor(1.0)
+    assert _kernels.pick_kernel(x, a, b) == ("numba" if _kernels.HAVE_NUMBA else "torch")
+    assert _kernels.pick_kernel(x.half(), a, b) == "torch"          # the CPU never takes Triton's kernels
+    monkeypatch.setenv("ARELU_TRITON", "0")
+    _kernels.checked_triton_kernels.cache_clear()
+    try:
+        assert _kernels.checked_triton_kernels(torch.device("cuda", 0)) is None
+    finally:
+        _kernels.checked_triton_kernels.cache_clear()
+
+
+def test_a_kernel_that_disagrees_is_refused_with_one_warning(monkeypatch):
+    """A GPU where the kernels compile but compute wrongly falls back to torch ops instead of training wrongly."""
+    class Wrong:
+        @staticmethod
+        def forward(x, alpha, beta, offset):
+            return x * 1.5
+
+        @staticmethod
+        def backward(g, x, alpha, beta, offset):
+            return g, torch.tensor(0.0), torch.tensor(0.0)
+
+    with pytest.raises(RuntimeError, match="differs from the torch ops"):
+        _kernels.self_check(Wrong, torch.device("cpu"))
+    pytest.importorskip("triton")
+    def refuse(module, device):
+        raise RuntimeError("dx differs from the torch ops by 0.5")
+    monkeypatch.setattr(_kernels, "self_check", refuse)
+    _kernels.checked_triton_kernels.cache_clear()
+    try:
+        with pytest.warns(RuntimeWarning, match="Triton kernels unavailable on cuda:0.*using torch ops"):
+            assert _kernels.checked_triton_kernels(torch.device("cuda", 0)) is None
+    finally:
+        _kernels.checked_triton_kernels.cache_clear()
