@@ -10,6 +10,9 @@ from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
 from ui import charts
 from ui.common import (PALETTE, checkpoint_label, learnable_first_index, list_checkpoints, load_checkpoint_cached,
                        user_errors)
+from ui.navigation import through_app
+
+through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 st.title("Explore the function")
 st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; "

@@ -6,6 +6,9 @@ from arelu_core import activation_info, list_activations
 from arelu_core import gradient_flow as flow
 from ui.common import user_errors
 from ui.flow_figures import per_layer_figure, statistics_figure
+from ui.navigation import through_app
+
+through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 st.title("Gradient flow")
 st.caption("A stack of `depth` × [Linear(width, width) → activation], a linear classifier on top and a "

@@ -13,6 +13,9 @@ from arelu_core.errors import AReLULabError, one_line
 from ui import deep_cam_view
 from ui import inspect_figures as figures
 from ui.common import checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
+from ui.navigation import through_app
+
+through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 st.title("Feature maps & Grad-CAM")
 st.caption("One digit through two trained MNIST-Conv networks. Feature maps before and after each block's "

@@ -10,6 +10,9 @@ from arelu_core.reproduce import EXPERIMENT_NAMES, experiment_progress, get_expe
 from arelu_core.reproduce.results import ResultsFile
 from ui.common import get_job_manager, session_owner_id
 from ui import reproduce_views as views
+from ui.navigation import through_app
+
+through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 JOB_KEY = "reproduce_job_id"
 

@@ -13,6 +13,9 @@ from arelu_core.errors import AReLULabError
 from arelu_core.trainer import TrainConfig, device_label, resolve_device
 from ui import charts, live_figures
 from ui.common import PALETTE, get_job_manager, session_owner_id, user_errors
+from ui.navigation import through_app
+
+through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 JOB_IDS = "train_job_ids"
 REFRESH_TIMES = "train_refresh_times"

@@ -1,0 +1,37 @@
+"""A deep link as the first request after the server starts (a bookmark, a link a teacher shares).
+
+Streamlit treats an app with a pages/ folder as a legacy folder app until some run calls
+st.navigation; a first request for /reproduce used to run pages/reproduce.py on its own, and the
+whole server kept the legacy sidebar (file names, "app") and lost app.py's wide layout for every
+visitor until someone opened "/". ui/navigation.py reruns such a page through app.py.
+"""
+from __future__ import annotations
+
+import pytest
+
+from streamlit_server import ERROR_SELECTORS, launch_chromium, running_server, wait_until_idle
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_deep_link_on_a_fresh_server_gets_the_app_navigation(tmp_path, data_dir):
+    from playwright.sync_api import sync_playwright
+    with running_server(env={"ARELU_DATA_DIR": data_dir}, log_dir=tmp_path) as server, sync_playwright() as pw:
+        browser = launch_chromium(pw)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.goto(server.url + "/reproduce")
+            wait_until_idle(page, 180)
+            nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
+            assert "Reproduce the paper" in nav and "Feature maps & Grad-CAM" in nav, nav   # st.navigation's titles
+            assert "inspect digit" not in nav and "app" not in nav.split("\n"), nav        # not the folder's file names
+            assert page.locator("h1").first.inner_text() == "Reproduce the paper"
+            assert page.locator(ERROR_SELECTORS).count() == 0
+            # A second visitor, later, gets the same app
+            other = browser.new_page(viewport={"width": 1400, "height": 900})
+            other.goto(server.url + "/explore")
+            wait_until_idle(other, 180)
+            assert "Explore the function" in other.locator('[data-testid="stSidebarNav"]').inner_text()
+            assert other.locator("h1").first.inner_text() == "Explore the function"
+        finally:
+            browser.close()
