@@ -276,3 +276,14 @@ def test_cli_bench_quick_json(data_dir):
     assert out.returncode == 0, out.stderr
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["op"]["seconds"]["arelu"] > 0 and "arelu_vs_relu" in result["op"]
+
+
+def test_cli_bench_maml_quick_json(data_dir):
+    """Table 3's MAML timing, vectorised and looped, with its goal: a real (short) meta-training of each."""
+    out = run_cli("bench", "--quick", "--only", "maml", "--device", "cpu", "--json")
+    assert out.returncode == 0, out.stderr
+    maml = json.loads(out.stdout.strip().splitlines()[-1])
+    result, goals = maml["maml"], maml["goals"]
+    assert result["vectorised"]["iterations"] == 20 and result["looped"]["iterations"] == 4
+    assert result["vectorised"]["seconds_per_100"] > 0 and result["looped"]["seconds_per_100"] > 0
+    assert list(goals) == ["maml_5way1shot <= 30 s per run"] and goals[list(goals)[0]].endswith(("met", "MISSED"))
