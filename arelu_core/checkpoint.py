@@ -18,8 +18,12 @@ FORMAT = "arelu-lab/mnist-conv"
 FORMAT_VERSION = 1
 
 
-def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | None = None) -> Path:
-    """Write to a temporary file in the same folder, fsync, then rename: a crash leaves the old file."""
+def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | None = None,
+                    weights_dtype: torch.dtype | None = None) -> Path:
+    """Write to a temporary file in the same folder, fsync, then rename: a crash leaves the old file.
+
+    weights_dtype (e.g. torch.float16): store the floating-point tensors in it, half the bytes of a
+    shipped deep network; load_state_dict casts them back into the model's float32 parameters."""
     from . import __version__
     path = Path(path)
     meta = {"activation": model.activation_name, "activation_params": dict(model.activation_params),
@@ -28,8 +32,12 @@ def save_checkpoint(path: str | os.PathLike, model: MNISTConv, metadata: dict | 
             "library_version": __version__, "torch_version": str(torch.__version__),
             "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             **(metadata or {})}
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta,
-               "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+    if weights_dtype is not None:
+        meta["weights_dtype"] = str(weights_dtype).removeprefix("torch.")
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    if weights_dtype is not None:
+        state = {k: v.to(weights_dtype) if v.is_floating_point() else v for k, v in state.items()}
+    payload = {"format": FORMAT, "format_version": FORMAT_VERSION, "metadata": meta, "state_dict": state}
     # Serialise in memory first (an MNIST-Conv is a few hundred KB): torch.save writing straight to a
     # file turns a full disk into "RuntimeError: [enforce fail at inline_container.cc] unexpected pos".
     buffer, tmp = io.BytesIO(), None

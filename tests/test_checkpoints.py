@@ -36,3 +36,20 @@ def test_every_checkpoint_scores_its_manifest(repo, data_dir):
         test = load_dataset(meta["dataset"], False, data_dir)
         measured = accuracy(model, test.images, test.labels)
         assert measured == pytest.approx(entry["test_accuracy"], abs=0.1), key
+
+
+def test_weights_stored_in_float16_load_back_as_float32(tmp_path):
+    """The shipped deep networks' storage: half the bytes, the model's float32 parameters hold the rounded values."""
+    import torch
+    from arelu_core.checkpoint import load_checkpoint, save_checkpoint
+    from arelu_core.network import MNISTConv
+    torch.manual_seed(0)
+    model = MNISTConv("arelu")
+    full = save_checkpoint(tmp_path / "full.pt", model)
+    half = save_checkpoint(tmp_path / "half.pt", model, weights_dtype=torch.float16)
+    assert half.stat().st_size < full.stat().st_size
+    loaded, meta = load_checkpoint(half)
+    assert meta["weights_dtype"] == "float16"
+    for (name, want), got in zip(model.state_dict().items(), loaded.state_dict().values()):
+        assert got.dtype == want.dtype == torch.float32, name
+        assert torch.equal(got, want.half().float()), name
