@@ -16,7 +16,7 @@ Numerics against formula.py (tests/test_triton_kernels.py, under Triton's CPU in
   arbitrary order (atomics), so dalpha/dbeta agree to float32 summation accuracy, not bit for bit.
 
 Only for float16/bfloat16/float32 x with float32 alpha/beta on CUDA (or anywhere under
-TRITON_INTERPRET=1, which the tests use); arelu.SignScaleFunction checks `supports` first.
+TRITON_INTERPRET=1, which the tests use); _kernels.pick_kernel checks `supports` first.
 """
 from __future__ import annotations
 
@@ -72,10 +72,11 @@ def _backward_kernel(g_ptr, x_ptr, gx_ptr, alpha_ptr, beta_ptr, grads_ptr, n, po
     tl.atomic_add(grads_ptr + 1, sig * (1.0 - sig) * s_pos)      # dE/dbeta: eq. 11
 
 
-def supports(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, interpreting: bool = False) -> bool:
-    """Whether these kernels take (x, alpha, beta): CUDA (any device when interpreting), float16/
-    bfloat16/float32 x in a dense layout, one float32 alpha and beta on x's device."""
-    return ((x.is_cuda or interpreting) and x.dtype in DTYPES and alpha.dtype == beta.dtype == torch.float32
+def supports(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor) -> bool:
+    """Whether pick_kernel may hand (x, alpha, beta) to these kernels: CUDA, float16/bfloat16/float32 x in
+    a dense layout, one float32 alpha and beta on x's device. (Called with kernel="triton" explicitly,
+    as the interpreter tests do, they run on any device.)"""
+    return (x.is_cuda and x.dtype in DTYPES and alpha.dtype == beta.dtype == torch.float32
             and alpha.numel() == 1 and beta.numel() == 1 and alpha.device == x.device == beta.device
             and dense(x))
 
