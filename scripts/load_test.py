@@ -276,7 +276,7 @@ async def run_session(browser, url: str, index: int, report: SessionReport, page
     page = await context.new_page()
     page.on("pageerror", lambda exc: report.errors.append(f"javascript: {str(exc)[:200]}"))
     try:
-        await page.goto(url + "/train", timeout=120_000)
+        await page.goto(url + "/train_live", timeout=120_000)
         await start_race(page, report.activation, report)
         await collect_errors(page, "Train live", report)
         for name in pages:                          # browse while the job runs or waits

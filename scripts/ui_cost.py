@@ -116,7 +116,7 @@ def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, 
             timeout_s: float = 900) -> dict:
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     try:
-        page.goto(url + "/train")
+        page.goto(url + "/train_live")
         start_race(page, labels, digits=digits)
         if redraw != REDRAW_DEFAULT:   # the redraw setting shows once the race runs
             slider = page.get_by_role("slider", name="Redraw the live view every")

@@ -171,9 +171,7 @@ def wait_for_cards(page, predicate, timeout_s: float = 120.0, what: str = "job c
 
 
 def warm_up(browser, url: str) -> None:
-    """Open the home page once. On a fresh server the very first visit straight to a sub-page (/train)
-    shows Streamlit's "Page not found" dialog over the right page (streamlit/streamlit#9992): the
-    pages are only known after the main script has run once."""
+    """Open the home page once, so the first measured or raced page load is not the server's first run."""
     page = browser.new_page()
     try:
         page.goto(url + "/")

@@ -94,9 +94,9 @@ def choose_second_option(page, label):
 PAGES = [  # (url path, name, one control to use)
     ("/", "home", lambda page: page.get_by_role("link", name="Explore the function").first.is_visible()),
     ("/explore", "explore", nudge_first_slider),
-    ("/gradient-flow", "gradient_flow", nudge_first_slider),
-    ("/train", "train_live", nudge_first_slider),
-    ("/inspect", "inspect", nudge_first_slider),
+    ("/gradient_flow", "gradient_flow", nudge_first_slider),
+    ("/train_live", "train_live", nudge_first_slider),
+    ("/inspect_digit", "inspect", nudge_first_slider),
     ("/reproduce", "reproduce", lambda page: page.get_by_role("tab", name="Run a small version").click()),
 ]
 
@@ -123,7 +123,7 @@ def test_every_page_in_chromium(server, browser, tmp_path):
     # switching pages through the sidebar, as a person does
     started = time.perf_counter()
     page.get_by_role("link", name="Gradient flow").first.click()
-    page.wait_for_url("**/gradient-flow")
+    page.wait_for_url("**/gradient_flow")
     wait_until_idle(page)
     print(f"page switch through the sidebar: {time.perf_counter() - started:.2f} s")
     page.close()

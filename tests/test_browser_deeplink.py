@@ -1,9 +1,10 @@
 """A deep link as the first request after the server starts (a bookmark, a link a teacher shares).
 
 Streamlit treats an app with a pages/ folder as a legacy folder app until some run calls
-st.navigation; a first request for /reproduce used to run pages/reproduce.py on its own, and the
+st.navigation; a first request for /inspect_digit used to run pages/inspect_digit.py on its own, and the
 whole server kept the legacy sidebar (file names, "app") and lost app.py's wide layout for every
-visitor until someone opened "/". ui/navigation.py reruns such a page through app.py.
+visitor until someone opened "/". ui/navigation.py reruns such a page through app.py; app.py gives each page
+its file name as address, so the legacy mode finds the page too and shows no "Page not found" dialog.
 """
 from __future__ import annotations
 
@@ -20,12 +21,14 @@ def test_a_deep_link_on_a_fresh_server_gets_the_app_navigation(tmp_path, data_di
         browser = launch_chromium(pw)
         try:
             page = browser.new_page(viewport={"width": 1400, "height": 900})
-            page.goto(server.url + "/reproduce")
+            page.goto(server.url + "/inspect_digit")
             wait_until_idle(page, 180)
             nav = page.locator('[data-testid="stSidebarNav"]').inner_text()
             assert "Reproduce the paper" in nav and "Feature maps & Grad-CAM" in nav, nav   # st.navigation's titles
             assert "inspect digit" not in nav and "app" not in nav.split("\n"), nav        # not the folder's file names
-            assert page.locator("h1").first.inner_text() == "Reproduce the paper"
+            assert page.locator("h1").first.inner_text() == "Feature maps & Grad-CAM"
+            # The address is the file name, which the legacy mode also knows: no "Page not found" dialog
+            assert page.locator('[role="dialog"]').count() == 0, page.locator('[role="dialog"]').all_inner_texts()
             assert page.locator(ERROR_SELECTORS).count() == 0
             # A second visitor, later, gets the same app
             other = browser.new_page(viewport={"width": 1400, "height": 900})

@@ -38,8 +38,8 @@ def test_a_closed_tab_frees_its_training_slot(tmp_path, data_dir):
             tab_a = browser.new_context(viewport={"width": 1400, "height": 1000})
             tab_b = browser.new_context(viewport={"width": 1400, "height": 1000})
             page_a, page_b = tab_a.new_page(), tab_b.new_page()
-            page_a.goto(server.url + "/train")
-            page_b.goto(server.url + "/train")
+            page_a.goto(server.url + "/train_live")
+            page_b.goto(server.url + "/train_live")
             start_race(page_a, "ReLU", digits="all 60 000", max_epochs=True, click=False)
             start_race(page_b, "AReLU", digits="first 512", click=False)     # both set up before any training
             page_a.get_by_role("button", name="Start race").click()

@@ -196,7 +196,7 @@ def test_no_outbound_network_at_start_and_while_serving_pages(watched_server):
             page.on("request", lambda request: leaving.append(request.url)
                     if urlsplit(request.url).hostname not in LOOPBACK and urlsplit(request.url).scheme in ("http", "https", "ws", "wss")
                     else None)
-            for path in ("/", "/train", "/explore", "/inspect"):
+            for path in ("/", "/train_live", "/explore", "/inspect_digit"):
                 page.goto(server.url + path)
                 wait_until_idle(page, timeout_s=120)
                 errors = page.locator(ERROR_SELECTORS)
