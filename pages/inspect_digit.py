@@ -18,9 +18,10 @@ from ui.navigation import through_app
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 st.title("Feature maps & Grad-CAM")
-st.caption("One digit through two trained MNIST-Conv networks. Feature maps before and after each block's "
-           "activation show what it does to negative and positive responses (paper Fig. 1, right); class "
-           "activation maps show where each block finds evidence for a class (paper Fig. 5).")
+st.caption("One image through two trained networks, side by side: MNIST-Conv checkpoints show their feature "
+           "maps before and after each block's activation (what it does to negative and positive responses, "
+           "paper Fig. 1, right); every checkpoint shows class activation maps, where the network finds "
+           "evidence for a class (paper Fig. 5; for a ResNet-18, at its first layer and at each stage).")
 
 
 @st.cache_resource(show_spinner=False)
