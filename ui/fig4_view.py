@@ -32,7 +32,7 @@ def curves(summary: dict) -> go.Figure | None:
     palette = plotly.colors.qualitative.Plotly
     colour = {a: palette[i % len(palette)] for i, a in enumerate(dict.fromkeys(c["activation"] for c in cells))}
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[network_info(n).name for n in networks],
-                        shared_yaxes=True, horizontal_spacing=0.05, vertical_spacing=0.12)
+                        shared_yaxes=True, horizontal_spacing=0.05, vertical_spacing=0.16)
     for i, network in enumerate(networks):
         for c in (c for c in cells if c["network"] == network):
             epochs = list(range(1, len(c["curve"]) + 1))
@@ -63,4 +63,6 @@ def show_fig4(records: list[dict], key: str = "load") -> None:
     st.dataframe([{"network": network_info(c["network"]).name, "activation": _name(c["activation"]),
                    "accuracy per epoch": " ".join(f"{v:.1f}" for v in c["curve"]), "final (mean)": c["mean"],
                    "± std": c["std"], "n": c["n"], "diverged": c["diverged"]} for c in summary["cells"]],
-                 hide_index=True, key=f"{key}-fig4-table")
+                 hide_index=True, key=f"{key}-fig4-table",
+                 column_config={"final (mean)": st.column_config.NumberColumn(format="%.2f"),
+                                "± std": st.column_config.NumberColumn(format="%.2f")})

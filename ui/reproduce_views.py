@@ -283,7 +283,7 @@ def results_files(experiment: str) -> list[Path]:
 # Shipped folders that are not one full grid of `arelu reproduce` defaults (assets/results/README.md).
 SHIPPED_SMALL = {
     "fig4": "fig4 (our small run: ResNet-18/SE-ResNet-18 on Fashion-MNIST, H100)",
-    "fig4-cpu": "fig4 (our small CPU run: ResNet-18, SE-ResNet-18 x 6 activations, width 0.25)",
+    "fig4-cpu": "fig4 (our small CPU run: 5 networks x 6 activations x 3 seeds, width 0.25, 2 048 images, 3 epochs)",
     "table2": "table2 (our full-data run: ReLU only, H100)",
     "table2-subset": "table2 (ReLU, PReLU, PAU, AReLU on 10 000 training images, CPU)",
 }
