@@ -1,10 +1,12 @@
 """The CUDA path's Triton kernels (activations/_triton_kernels.py) against the formula, run on this
-CPU by Triton's interpreter. TRITON_INTERPRET=1 must be set before the kernels are defined, so the
-checks run in a subprocess; on a GPU machine test_second_order.py's CUDA cases run them for real."""
+CPU by Triton's interpreter, and compiled for A100/H100 GPUs (PTX and cubin) without one.
+TRITON_INTERPRET=1 must be set before the kernels are defined, so the interpreter checks run in a
+subprocess; on a GPU machine test_second_order.py's CUDA cases run the kernels for real."""
 from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +140,38 @@ def test_a_kernel_that_disagrees_is_refused_with_one_warning(monkeypatch):
             assert _kernels.checked_triton_kernels(torch.device("cuda", 0)) is None
     finally:
         _kernels.checked_triton_kernels.cache_clear()
+
+
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "fp16"])
+def test_triton_kernels_compile_for_the_gpus_and_add_each_blocks_sums_once(dtype):
+    """No GPU here, but Triton compiles for one all the same (to PTX and, with its bundled ptxas, to a
+    cubin): the lowering the interpreter skips. The interpreter runs a block as one vector; on a GPU
+    it is 128 threads, and the backward's two atomic adds must be made by one of them, not each."""
+    triton = pytest.importorskip("triton")
+    from triton.backends.compiler import GPUTarget
+    from triton.compiler import ASTSource
+
+    from arelu_core.activations import _triton_kernels as tk
+    from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
+    constants = {"A_MIN": ALPHA_MIN, "A_MAX": ALPHA_MAX, "BLOCK": tk.BLOCK}
+    scalars = {"alpha_ptr": "*fp32", "beta_ptr": "*fp32", "n": "i32", "pos_offset": "fp32"}
+    kernels = {"forward": (tk._forward_kernel, {"x_ptr": f"*{dtype}", "y_ptr": f"*{dtype}"}),
+               "backward": (tk._backward_kernel, {"g_ptr": f"*{dtype}", "x_ptr": f"*{dtype}", "gx_ptr": f"*{dtype}",
+                                                  "grads_ptr": "*fp32"})}
+    for capability in (80, 90):                       # A100, H100
+        for name, (kernel, tensors) in kernels.items():
+            types = {**tensors, **scalars, **{key: "constexpr" for key in constants}}
+            signature = {arg: types[arg] for arg in kernel.arg_names}
+            compiled = triton.compile(ASTSource(fn=kernel, signature=signature, constexprs=constants),
+                                      target=GPUTarget("cuda", capability, 32))
+            assert compiled.asm["cubin"], (name, capability)
+            ptx = compiled.asm["ptx"]
+            atomics = re.findall(r"^\s*(@%p\d+ )?atom\.", ptx, re.MULTILINE)
+            if name == "backward":
+                assert len(atomics) == 2, atomics                                  # dE/dalpha, dE/dbeta
+                for guard in atomics:                                              # each made by thread 0 alone
+                    predicate = guard.strip()[1:]
+                    tested = re.search(rf"setp\.eq\.[bsu]32\s+{predicate}, (%r\d+), 0;", ptx)
+                    assert tested and re.search(rf"mov\.u32\s+{tested.group(1)}, %tid\.x;", ptx), (guard, ptx[-3000:])
+            else:
+                assert not atomics, atomics
