@@ -5,9 +5,12 @@ legacy pages/-folder app (it is: pages/ sits beside app.py), and only a run of `
 clears that flag. So if the first request after a start is a deep link such as /reproduce, Streamlit
 runs pages/reproduce.py on its own: no app.py, hence a sidebar listing file names and no wide layout,
 for every visitor until someone opens "/". Each page calls `through_app()` first: it clears the flag
-and runs app.py in its place, in the same run, so app.py's `st.navigation` draws the real sidebar and
-runs the same page (each page's address is its file name, which both modes resolve alike). No rerun:
-a rerun would drop the click that caused this run (AppTest starts every run in the legacy mode).
+and reruns, which now goes through app.py's `st.navigation` to the same page (each page's address is
+its file name, which both modes resolve alike, so there is no "Page not found" on the way).
+
+A rerun would drop a click that caused the run. On a server that cannot happen (the flag is only set
+before the first run of the first session), but Streamlit's AppTest starts every run in the legacy
+mode; so a run that is not its session's first runs app.py in place instead, keeping the click.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pathlib import Path
 import streamlit as st
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
+_SEEN = "_through_app_seen"
 
 
 def through_app() -> None:
@@ -24,7 +28,11 @@ def through_app() -> None:
         from streamlit.runtime.pages_manager import PagesManager
     except ImportError:      # a Streamlit without the legacy flag has nothing to clear
         return
+    first_run = _SEEN not in st.session_state
+    st.session_state[_SEEN] = True
     if getattr(PagesManager, "uses_pages_directory", False):
         PagesManager.uses_pages_directory = False
+        if first_run:        # a page load: no click to keep, and the browser gets app.py's sidebar alone
+            st.rerun()
         runpy.run_path(str(APP), run_name="__main__")
         st.stop()            # the page already ran inside app.py
