@@ -9,13 +9,13 @@
     resnet  one ResNet-18 training step (CIFAR-100 shapes: 3x32x32, 100 classes, batch 64, the paper's
             SGD), AReLU vs ReLU, steps interleaved so load changes hit both; eager
             (and with --compiled the torch.compile path).               goal: <= 1.15x
+            On CUDA (bfloat16 autocast + channels-last, as the trainer) also a full CIFAR-100-sized
+            epoch: 50 000 synthetic images through trainer.train, samples/s per activation.
             On CUDA, op and resnet also time AReLU pinned to the torch-ops path (`arelu_torch_ops`),
             beside the default there (the Triton kernels): what those kernels gain.
     maml    Table 3's 5-way 1-shot MAML with AReLU (the official protocol, second order): seconds of
             meta-training per 100 iterations, vectorised (vmap) vs looped (create_graph), not
             part of the default set (it needs a minute).                 goal: <= 30 s vectorised
-            On CUDA (bfloat16 autocast + channels-last, as the trainer) also a full CIFAR-100-sized
-            epoch: 50 000 synthetic images through trainer.train, samples/s per activation.
 """
 from __future__ import annotations
 

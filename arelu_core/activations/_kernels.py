@@ -17,6 +17,8 @@ from functools import lru_cache
 
 import torch
 
+from .formula import clamp_alpha
+
 try:
     import numba
     HAVE_NUMBA = True
@@ -101,7 +103,7 @@ def self_check(triton_kernels, device) -> None:
         xd, gd = x.to(device, dtype), g.to(device, dtype)
         alpha = torch.tensor(alpha_value, device=device)
         beta = torch.tensor(-0.7, device=device)
-        neg, sig = alpha.clamp(0.01, 0.99), torch.sigmoid(beta)
+        neg, sig = clamp_alpha(alpha), torch.sigmoid(beta)
         pos = offset + sig
         want_y = torch_forward(xd, neg.to(dtype), pos.to(dtype))
         want_gx, s_neg, s_pos = torch_backward(gd, xd, neg.to(dtype), pos.to(dtype))
