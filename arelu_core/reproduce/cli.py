@@ -56,6 +56,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ways", nargs="+", metavar="N", help="Table 3: ways of the tasks (default: the paper's 5)")
     p.add_argument("--shots", nargs="+", metavar="K", help="Table 3: shots (default: the paper's 1 and 5)")
     p.add_argument("--iterations", type=int, help="Table 3: meta-iterations (paper: 100)")
+    p.add_argument("--inner-lr", type=float, help="Table 3: inner (adaptation) learning rate (default 0.005, as the "
+                                                   "official script ran; 0.01 is the variant in main()'s signature)")
     p.add_argument("--test-tasks", type=int, help="Table 3: held-out tasks from MNIST's test digits (default 500)")
     p.add_argument("--mode", choices=("vectorised", "looped"), default="vectorised",
                    help="Table 3: a meta-step's tasks vmapped (default) or one by one (same meta-gradients)")
@@ -124,7 +126,7 @@ def cmd_reproduce(args) -> dict:
         from .meta import run_table3
         summary = run_table3(activations=_split(args.activations), ways=_split(args.ways, int),
                              shots=_split(args.shots, int), seeds=_split(args.seeds, int), iterations=args.iterations,
-                             test_tasks=args.test_tasks, mode=args.mode, device=args.device, out=args.out,
+                             test_tasks=args.test_tasks, mode=args.mode, inner_lr=args.inner_lr, device=args.device, out=args.out,
                              data_dir=args.data_dir, progress=progress)
     else:
         summary = run_experiment(args.experiment, activations=_split(args.activations), optimizers=_split(args.optimizers),

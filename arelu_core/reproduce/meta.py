@@ -45,7 +45,7 @@ class MetaConfig:
     iterations: int = 100
     tasks_per_step: int = 32
     inner_steps: int = 5
-    inner_lr: float = 0.01
+    inner_lr: float = 0.005
     meta_lr: float = 0.005
     task_pool: int = 1000
     test_tasks: int = 500
@@ -232,7 +232,7 @@ def config_fields(config: MetaConfig) -> dict:
 # ---------------------------------------------------------------- the grid (resumable)
 
 def table3_configs(activations=None, ways=None, shots=None, seeds=None, iterations=None, test_tasks=None,
-                   mode: str = "vectorised") -> list[MetaConfig]:
+                   mode: str = "vectorised", inner_lr: float | None = None) -> list[MetaConfig]:
     """The grid: the paper's 12 activations x (5, 1), (5, 5) x seeds 0-4 by default."""
     from ..activations import resolve_name
     from .paper import table3_activations, table3_settings
@@ -243,13 +243,14 @@ def table3_configs(activations=None, ways=None, shots=None, seeds=None, iteratio
     seeds = [0, 1, 2, 3, 4] if seeds is None else list(seeds)
     if not (acts and seeds):
         raise ConfigError("nothing to run: give at least one activation and one seed")
-    extra = {k: v for k, v in (("iterations", iterations), ("test_tasks", test_tasks)) if v is not None}
+    extra = {k: v for k, v in (("iterations", iterations), ("test_tasks", test_tasks), ("inner_lr", inner_lr))
+             if v is not None}
     return [MetaConfig(a, ways=w, shots=k, seed=s, mode=mode, **extra).validate()
             for w, k in settings for a in dict.fromkeys(acts) for s in dict.fromkeys(seeds)]
 
 
 def run_table3(*, activations=None, ways=None, shots=None, seeds=None, iterations=None, test_tasks=None,
-               mode: str = "vectorised", device: str = "auto", out=None, data_dir=None,
+               mode: str = "vectorised", inner_lr: float | None = None, device: str = "auto", out=None, data_dir=None,
                progress: Callable[[dict], None] | None = None, should_stop: Callable[[], bool] | None = None) -> dict:
     """Meta-train what <out>/runs.jsonl lacks (one fsynced line per finished run), then summarise.
 
@@ -265,7 +266,7 @@ def run_table3(*, activations=None, ways=None, shots=None, seeds=None, iteration
 
     started = time.perf_counter()
     emit = progress or (lambda event: None)
-    configs = table3_configs(activations, ways, shots, seeds, iterations, test_tasks, mode)
+    configs = table3_configs(activations, ways, shots, seeds, iterations, test_tasks, mode, inner_lr)
     out = Path(out) if out else Path("results") / "table3"
     results = ResultsFile(out / RESULTS_NAME, "table3")
     done = {r["key"] for r in results.read()}
