@@ -17,6 +17,7 @@ from functools import lru_cache
 
 import torch
 
+from ._layout import dense  # noqa: F401  (arelu.py asks _kernels.dense)
 from .formula import clamp_alpha
 
 try:
@@ -114,11 +115,6 @@ def self_check(triton_kernels, device) -> None:
             if not torch.allclose(got.float(), want.float(), rtol=tol, atol=tol):
                 raise RuntimeError(f"{label} ({dtype}) differs from the torch ops by "
                                    f"{(got.float() - want.float()).abs().max().item():.3g}")
-
-
-def dense(t: torch.Tensor) -> bool:
-    """Laid out without gaps in the default or the channels-last order (what one flat pass may walk)."""
-    return t.is_contiguous() or t.is_contiguous(memory_format=torch.channels_last)
 
 
 def _flat_numpy(t: torch.Tensor):

@@ -25,7 +25,7 @@ import triton.language as tl
 
 import torch
 
-from ._kernels import dense
+from ._layout import dense
 from .formula import ALPHA_MAX, ALPHA_MIN
 
 BLOCK = 1024
