@@ -81,6 +81,7 @@ def test_resumable_and_ray_gives_the_same_accuracies(tmp_path, data_dir):
 def test_ray_retries_a_killed_worker(tmp_path):
     pytest.importorskip("ray")
     import ray
+    from arelu_core.reproduce import ray_runner
     from arelu_core.reproduce.ray_runner import run_on_ray
 
     def dies_once(item, data_dir, device):   # nested: Ray ships it by value to the worker
@@ -91,12 +92,41 @@ def test_ray_retries_a_killed_worker(tmp_path):
             os._exit(1)
         return {"value": item["value"], "pid": os.getpid()}
 
+    def always_dies(item, data_dir, device):
+        os._exit(1)
+
     got = []
     try:
         run_on_ray(dies_once, [{"dir": str(tmp_path), "value": 7}], "local", got.append, threads=1)
+        assert [g["value"] for g in got] == [7] and (tmp_path / "attempted").exists()
+        # retries used up: reported in one line, the finished runs handed on before it
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ray_runner, "MAX_RETRIES", 0)
+            with pytest.raises(ray_runner.RayWorkerLostError, match=r"^a Ray worker running one run was lost "
+                               r"\(\w+\) on each of 1 try; the runs finished \(0 in this call\) are kept: rerun "
+                               r"the same command to continue$"):
+                run_on_ray(always_dies, [{"value": 9}], "local", got.append, threads=1)
     finally:
         ray.shutdown()
-    assert [g["value"] for g in got] == [7] and (tmp_path / "attempted").exists()
+    assert [g["value"] for g in got] == [7]
+
+
+def test_ray_task_requests_fit_the_largest_node():
+    """The first cluster try hung: each task asked for the cluster's 2 CPUs, and no node had 2."""
+    from arelu_core.reproduce.ray_runner import RayInfeasibleError, fits, task_resources
+    node = lambda cpus, gpus=0: {"NodeManagerAddress": "10.0.0.1", "Alive": True,  # noqa: E731
+                                 "Resources": {"CPU": cpus, **({"GPU": gpus} if gpus else {})}}
+    assert task_resources([node(1), node(1)], "auto", threads=2) == {"num_cpus": 1}
+    assert task_resources([node(1), node(4)], "cpu", threads=8) == {"num_cpus": 4}
+    assert task_resources([node(8)], "auto", threads=2) == {"num_cpus": 2}
+    assert task_resources([node(8), node(4, gpus=1)], "auto", threads=8) == {"num_gpus": 1, "num_cpus": 1}
+    assert task_resources([node(8), node(4, gpus=1)], "cpu", threads=8) == {"num_cpus": 8}
+    assert fits({"num_cpus": 2}, node(2)) and not fits({"num_cpus": 2}, node(1))
+    assert not fits({"num_gpus": 1, "num_cpus": 1}, node(8))
+    with pytest.raises(RayInfeasibleError, match="--device cuda, but no node of the Ray cluster has a GPU"):
+        task_resources([node(8)], "cuda", threads=1)
+    with pytest.raises(RayInfeasibleError, match="no node of the Ray cluster has a whole CPU"):
+        task_resources([node(0.5)], "auto", threads=1)
 
 
 def _cli(*args, env=None):

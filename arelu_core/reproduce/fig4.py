@@ -142,7 +142,7 @@ def run_fig4(*, networks=None, activations=None, seeds=None, epochs=None, datase
     if todo and ray:
         from .ray_runner import run_on_ray
         run_on_ray(train_run, [asdict(r) for r in todo], ray, finished, data_dir=data_dir, device=device,
-                   threads=threads, should_stop=should_stop)
+                   threads=threads, datasets=sorted({r.dataset for r in todo}), should_stop=should_stop)
     else:
         from ..data import load_dataset
         from ..trainer import resolve_device

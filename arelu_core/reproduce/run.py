@@ -110,7 +110,8 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
             trained += len(records)
             for record in records:
                 emit({"kind": "run", "record": record})
-        run_on_ray(train_group_task, items, ray, finished, device=device, threads=threads, should_stop=should_stop,
+        run_on_ray(train_group_task, items, ray, finished, device=device, threads=threads, datasets=("mnist",),
+                   should_stop=should_stop,
                    data_dir=str(Path(data_dir).expanduser().resolve()) if data_dir else None)
     elif groups:
         torch_device = resolve_device(device)
