@@ -142,6 +142,7 @@ def test_failures_on_a_cluster_end_in_one_line(cluster, tmp_path):
     assert run.returncode == 2, run.stderr[-2000:]
     assert run.stderr.strip().splitlines() == [run.stderr.strip()]
     assert "refused" in run.stderr and "RAY_AUTH_MODE=token" in run.stderr and "RAY_AUTH_TOKEN" in run.stderr
+    run_auth_err = run.stderr
 
     # One driver process, two commands (saves a start-up): a GPU asked of a cluster without one (at once, not
     # pending forever), then the worker node's ARELU_DATA_DIR holding nothing (named, no download).
@@ -161,6 +162,7 @@ def test_failures_on_a_cluster_end_in_one_line(cluster, tmp_path):
     assert "Fashion-MNIST is missing on Ray node" in err2
     assert f"{cluster.empty_data}/FashionMNIST" in err2 and "ARELU_DATA_DIR" in err2
     print(json.dumps({k: round(v, 1) for k, v in timings.items()}))
+    print("\n".join(line.strip() for line in (run_auth_err, err, err2)))
 
 
 def test_a_worker_node_killed_mid_run_is_retried_and_a_rerun_resumes(cluster, tmp_path, data_dir):
