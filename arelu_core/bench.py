@@ -9,8 +9,9 @@
     resnet  one ResNet-18 training step (CIFAR-100 shapes: 3x32x32, 100 classes, batch 64, the paper's
             SGD), AReLU vs ReLU, steps interleaved so load changes hit both; eager
             (and with --compiled the torch.compile path).               goal: <= 1.15x
-            On CUDA (bfloat16 autocast + channels-last, as the trainer) also a full CIFAR-100-sized
-            epoch: 50 000 synthetic images through trainer.train, samples/s per activation.
+            On CUDA the steps use bfloat16 autocast + channels-last, as the trainer does.
+    cifar   a full CIFAR-100-sized ResNet-18 epoch: 50 000 synthetic 3x32x32 images through
+            trainer.train, ReLU then AReLU, seconds and samples/s (default on CUDA only).
             On CUDA, op and resnet also time AReLU pinned to the torch-ops path (`arelu_torch_ops`),
             beside the default there (the Triton kernels): what those kernels gain.
     maml    Table 3's 5-way 1-shot MAML with AReLU (the official protocol, second order): seconds of
@@ -215,7 +216,7 @@ def bench_loader(data_dir=None, device="cpu", steps=200, verbose=True) -> dict:
     return out
 
 
-def bench_resnet(steps: int = 5, device="cpu", verbose=True, compiled=False, cuda_epoch=True) -> dict:
+def bench_resnet(steps: int = 5, device="cpu", verbose=True, compiled=False) -> dict:
     """ResNet-18 training step time, ReLU vs AReLU (median over `steps`, after a warm-up step)."""
     from .deep_networks import create_network
     from .trainer import deep_recipe, use_amp
@@ -272,19 +273,18 @@ def bench_resnet(steps: int = 5, device="cpu", verbose=True, compiled=False, cud
               f"{', bfloat16 + channels-last' if amp else ''}, median of {steps}; AReLU's kernel: {out['arelu_kernel']}")
         for name, t in seconds.items():
             print(f"  {name:<15} {t * 1e3:8.1f} ms  {64 / t:8.0f} samples/s  x{t / seconds['relu']:.2f} of ReLU")
-    if device.type == "cuda" and cuda_epoch:
-        out["cifar100_epoch"] = _synthetic_epoch(device, verbose)
     return out
 
 
-def _synthetic_epoch(device, verbose) -> dict:
+def bench_cifar_epoch(device="auto", verbose=True, images: int = 50_000) -> dict:
     """One CIFAR-100-sized epoch (50 000 random 3x32x32 images) per activation through trainer.train."""
+    device = resolve_device(device)
     from .data import MNISTTensors
     from .trainer import deep_recipe
     gen = torch.Generator().manual_seed(0)
-    train_data = MNISTTensors(torch.rand(50_000, 3, 32, 32, generator=gen), torch.randint(0, 100, (50_000,), generator=gen))
+    train_data = MNISTTensors(torch.rand(images, 3, 32, 32, generator=gen), torch.randint(0, 100, (images,), generator=gen))
     test_data = MNISTTensors(train_data.images[:1000], train_data.labels[:1000])
-    out = {}
+    out = {"device": device_label(device), "images": images}
     for act in ("relu", "arelu"):
         config = deep_recipe("resnet18", activation=act, dataset="cifar100", device=str(device), params_every=0,
                              compile="off")
@@ -292,7 +292,8 @@ def _synthetic_epoch(device, verbose) -> dict:
         out[act] = {"epoch_seconds": run.epoch_seconds[0], "samples_per_second": run.samples_per_second}
     out["arelu_vs_relu"] = out["arelu"]["epoch_seconds"] / out["relu"]["epoch_seconds"]
     if verbose:
-        print("[resnet] one CIFAR-100-sized epoch (50 000 synthetic images, crop + flip, trainer.train)")
+        print(f"[cifar] one CIFAR-100-sized ResNet-18 epoch ({images:,} synthetic images, crop + flip, trainer.train), "
+              f"{out['device']}")
         for act in ("relu", "arelu"):
             print(f"  {act:<6} {out[act]['epoch_seconds']:6.1f} s  {out[act]['samples_per_second']:8.0f} samples/s")
     return out
@@ -325,7 +326,9 @@ def bench_maml(iterations: int = 100, looped_iterations: int = 10, data_dir=None
 
 def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="auto", verbose=True,
                    compiled=False) -> dict:
-    parts = parts or ["op", "epoch", "loader", "resnet"]      # maml only when asked: it takes a minute
+    # maml only when asked (it takes a minute); the 50 000-image epoch by default only where it is quick (CUDA)
+    parts = parts or ["op", "epoch", "loader", "resnet"] + (["cifar"] if resolve_device(device).type == "cuda"
+                                                            and not quick else [])
     results = {"torch_version": torch.__version__, "threads": torch.get_num_threads(), "quick": quick}
     if "op" in parts:
         results["op"] = bench_op((32, 64, 56, 56) if quick else (256, 64, 56, 56), repeats=3 if quick else 5,
@@ -335,7 +338,9 @@ def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="a
     if "loader" in parts:
         results["loader"] = bench_loader(data_dir, device, steps or (40 if quick else 200), verbose=verbose)
     if "resnet" in parts:
-        results["resnet"] = bench_resnet(2 if quick else 5, device, verbose, compiled, cuda_epoch=not quick)
+        results["resnet"] = bench_resnet(2 if quick else 5, device, verbose, compiled)
+    if "cifar" in parts:
+        results["cifar"] = bench_cifar_epoch(device, verbose, 5_000 if quick else 50_000)
     if "maml" in parts:
         results["maml"] = bench_maml(20 if quick else 100, 4 if quick else 10, data_dir, device, verbose)
     results["goals"] = _check_goals(results)

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="speed and memory: AReLU vs ReLU (MNIST-Conv, ResNet-18), trainer vs DataLoader")
     p.add_argument("--quick", action="store_true", help="smaller tensor and fewer steps (a smoke run)")
     p.add_argument("--steps", type=int, default=None, help="training steps per throughput measurement")
-    p.add_argument("--only", choices=["op", "epoch", "loader", "resnet", "maml"], action="append",
+    p.add_argument("--only", choices=["op", "epoch", "loader", "resnet", "cifar", "maml"], action="append",
                    help="run only some parts (repeatable; maml runs only when named)")
     p.add_argument("--compiled", action="store_true",
                    help="also time AReLU through torch.compile (and report its compile time)")

@@ -143,14 +143,15 @@ def ui_race(browser, url: str, server_pid: int, labels: list[str], digits: str, 
             raise TimeoutError(f"the race did not finish in {timeout_s:.0f} s")
         cores = {group: round(seconds / (time.monotonic() - started), 2) for group, seconds in meter.used().items()}
         wait_until_idle(page)
-        rates = []
+        rates, captions = [], []
         for text in page.locator('[data-testid="stCaptionContainer"]').all_inner_texts():
             match = THROUGHPUT.search(text)
             if match:
                 rates.append(float(match[1].replace(",", "")))
+                captions.append(text.strip())     # "... samples/s · MNIST · cuda (NVIDIA H200) · ..." (the device)
         if len(rates) != len(labels):
             raise RuntimeError(f"expected {len(labels)} throughputs on the cards, read {rates}")
-        return {"samples_per_second": rates, "cores_busy": cores, "redraw_interval_median_s": statistics.median(redraws) if redraws else None,
+        return {"samples_per_second": rates, "card_captions": captions, "cores_busy": cores, "redraw_interval_median_s": statistics.median(redraws) if redraws else None,
                 "redraw_interval_max_s": max(redraws) if redraws else None}
     finally:
         page.close()
@@ -190,7 +191,7 @@ def main() -> int:
                        "ui_cost_percent": round(100 * (1 - ui_total / cli_total), 1),
                        "cores_busy_during_race": ui["cores_busy"],
                        "redraw_interval_median_s": ui["redraw_interval_median_s"],
-                       "redraw_interval_max_s": ui["redraw_interval_max_s"]}
+                       "redraw_interval_max_s": ui["redraw_interval_max_s"], "card_captions": ui["card_captions"]}
                 report.append(row)
                 print(f"{' + '.join(labels):>14}: CLI {cli_total:,.0f} samples/s, UI {ui_total:,.0f} samples/s "
                       f"(cost {row['ui_cost_percent']:+.1f}%), live view redrawn every "

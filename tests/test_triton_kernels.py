@@ -1,7 +1,8 @@
 """The CUDA path's Triton kernels (activations/_triton_kernels.py) against the formula, run on this
 CPU by Triton's interpreter, and compiled for A100/H100 GPUs (PTX and cubin) without one.
 TRITON_INTERPRET=1 must be set before the kernels are defined, so the interpreter checks run in a
-subprocess; on a GPU machine test_second_order.py's CUDA cases run the kernels for real."""
+subprocess; on a GPU the same checks run compiled (test_triton_kernels_match_the_formula_on_cuda, run by
+scripts/gpu_check.sh), and test_second_order.py's CUDA cases run the kernels through autograd."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ from arelu_core.activations import _kernels
 ROOT = Path(__file__).resolve().parents[1]
 
 CHECKS = r"""
-import json, torch
+import json, os, torch
 from arelu_core.activations import _kernels, _triton_kernels as tk
 from arelu_core.activations.arelu import SignScaleFunction
 from arelu_core.activations.formula import sign_scale_formula
@@ -37,6 +38,7 @@ def oracle(x, a, b, off, g):
 # One ulp of x's dtype (sigmoid's last bit). bfloat16 two: Triton's interpreter (numpy has no bfloat16)
 # truncates conversions to it where a GPU rounds to nearest even, as torch does.
 TOL = {torch.float32: 2e-6, torch.bfloat16: 2e-2, torch.float16: 1e-3}
+DEVICE = torch.device(os.environ.get("ARELU_CHECK_DEVICE", "cpu"))   # cpu: under the interpreter; cuda: for real
 worst = {}
 gen = torch.Generator().manual_seed(0)
 cases = 0
@@ -48,10 +50,10 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16):
                 x = torch.randn(shape, generator=gen)
                 x.view(-1)[::5] = 0.0                          # exact zeros: the x >= 0 branch
                 g = torch.randn(shape, generator=gen)
-                x, g = x.to(dtype), g.to(dtype)
+                x, g = x.to(DEVICE, dtype), g.to(DEVICE, dtype)
                 if layout == "channels_last":
                     x = x.contiguous(memory_format=torch.channels_last)     # g stays contiguous: a layout mismatch
-                a, b = torch.tensor(alpha), torch.tensor(-0.7)
+                a, b = torch.tensor(alpha, device=DEVICE), torch.tensor(-0.7, device=DEVICE)
                 y = tk.forward(x, a, b, off)
                 gx, da, db = tk.backward(g, x, a, b, off)
                 wy, wgx, wa, wb = oracle(x, a, b, off, g)
@@ -74,10 +76,10 @@ for dtype in (torch.float32, torch.bfloat16, torch.float16):
                 cases += 1
 
 # Through the autograd op, module-sized: first derivatives, and create_graph's second order (formula path).
-x = torch.randn(4, 8, 6, 6, generator=gen).requires_grad_(True)
-a = torch.tensor(0.01, requires_grad=True)          # float32(0.01): the bound, gradient passes
-b = torch.tensor(-2.0, requires_grad=True)
-g = torch.randn(x.shape, generator=gen)
+x = torch.randn(4, 8, 6, 6, generator=gen).to(DEVICE).requires_grad_(True)
+a = torch.tensor(0.01, device=DEVICE, requires_grad=True)          # float32(0.01): the bound, gradient passes
+b = torch.tensor(-2.0, device=DEVICE, requires_grad=True)
+g = torch.randn(x.shape, generator=gen).to(DEVICE)
 y = SignScaleFunction.apply(x, a, b, 1.0, "triton")
 gx, ga, gb = torch.autograd.grad(y, (x, a, b), g, create_graph=True)
 wy, wgx, wa, wb = oracle(x, a, b, 1.0, g)
@@ -90,18 +92,28 @@ y.backward(g)
 torch.testing.assert_close(a.grad.double(), wa.double(), rtol=1e-4, atol=1e-4)
 torch.testing.assert_close(b.grad.double(), wb.double(), rtol=1e-4, atol=1e-4)
 
-_kernels.self_check(tk, torch.device("cpu"))      # the check run on a GPU's first use
+_kernels.self_check(tk, DEVICE)      # the check run on a GPU's first use
 print(json.dumps({"cases": cases}))
 """
 
 
-def test_triton_kernels_match_the_formula_under_the_interpreter():
-    pytest.importorskip("triton")
-    env = {**os.environ, "TRITON_INTERPRET": "1", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", CHECKS], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=900)
+def _run_checks(env: dict):
+    done = subprocess.run([sys.executable, "-c", CHECKS], env={**os.environ, "PYTHONPATH": str(ROOT), **env}, cwd=ROOT,
+                          capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-4000:]
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {"cases": 3 * 4 * 5 * 2}
+
+
+def test_triton_kernels_match_the_formula_under_the_interpreter():
+    pytest.importorskip("triton")
+    _run_checks({"TRITON_INTERPRET": "1", "ARELU_CHECK_DEVICE": "cpu"})
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device (scripts/gpu_check.sh runs it on one)")
+def test_triton_kernels_match_the_formula_on_cuda():
+    """The same checks compiled and run on the GPU: float32, bfloat16 and float16, both layouts."""
+    pytest.importorskip("triton")
+    _run_checks({"TRITON_INTERPRET": "0", "ARELU_CHECK_DEVICE": "cuda"})
 
 
 def test_kernel_choice_on_this_cpu_and_the_off_switch(monkeypatch):
