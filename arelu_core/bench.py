@@ -340,7 +340,7 @@ def run_benchmarks(quick=False, steps=None, parts=None, data_dir=None, device="a
     if "resnet" in parts:
         results["resnet"] = bench_resnet(2 if quick else 5, device, verbose, compiled)
     if "cifar" in parts:
-        results["cifar"] = bench_cifar_epoch(device, verbose, 5_000 if quick else 50_000)
+        results["cifar"] = bench_cifar_epoch(device, verbose, 1_000 if quick else 50_000)
     if "maml" in parts:
         results["maml"] = bench_maml(20 if quick else 100, 4 if quick else 10, data_dir, device, verbose)
     results["goals"] = _check_goals(results)

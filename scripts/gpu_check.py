@@ -45,7 +45,8 @@ def parts(device: str = "cuda", rehearse: bool = False) -> list[tuple[str, list[
     plumbing on the CPU with small sizes (--rehearse), to try the script without spending GPU time."""
     bench = [PY, "-m", "arelu_core", "bench", "--device", device, "--json"] + (["--quick"] if rehearse else [])
     digits = "first 2 000" if rehearse else "all 60 000"
-    return [("op", bench + ["--only", "op", "--compiled"], 90),
+    compiled = [] if rehearse else ["--compiled"]        # a CPU's C++ compile alone would take the budget
+    return [("op", bench + ["--only", "op", *compiled], 90),
             ("resnet", bench + ["--only", "resnet"], 90),
             ("cifar", bench + ["--only", "cifar"], 120),
             ("ui", [PY, "scripts/ui_cost.py", "--races", "ReLU,AReLU", "--digits", digits, "--json"], 180),
@@ -225,7 +226,7 @@ def gpu_mode(outdir: Path, budget_s: float, versions: dict, rehearse: bool = Fal
 def format_summary(summary: dict, results: dict) -> str:
     v = summary["versions"]
     lines = [f"GPU {v.get('gpu')} (sm {v.get('capability')}, driver {v.get('driver')}), torch {v.get('torch')}, "
-             f"CUDA {v.get('cuda')}, Triton {v.get('triton')}, Python {v.get('python')}", ""]
+             f"CUDA {v.get('cuda')}, Triton {v.get('triton')}, Python {v.get('python')}; MNIST {v.get('mnist')}", ""]
     for name, outcome in summary["parts"].items():
         lines.append(f"  {name:<16} {outcome}")
     ratios = [("op: AReLU / ReLU fwd+bwd", figure(results, "op", "op", "arelu_vs_relu")),
@@ -271,6 +272,11 @@ def main() -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     outcome, _, out = run([PY, "-c", VERSIONS], 60, outdir / "versions.log")
     versions = last_json(out) or {}
+    sys.path.insert(0, str(ROOT))
+    from arelu_core.data import mnist_available, resolve_data_dir
+    versions["mnist"] = f"{resolve_data_dir()} ({'found' if mnist_available() else 'MISSING'})"
+    if not mnist_available():   # the trainings (tests, epochs, MAML, the race) would fail for this, not the GPU
+        print(f"warning: MNIST is not under {resolve_data_dir()}: set ARELU_DATA_DIR (see README)", flush=True)
     (outdir / "versions.json").write_text(json.dumps(versions, indent=1))
     print(", ".join(f"{k} {v}" for k, v in versions.items()) or f"versions: {outcome}", flush=True)
     if args.rehearse:

@@ -11,4 +11,4 @@ if [ $# -lt 1 ]; then echo "usage: scripts/gpu_check.sh OUTDIR [--rehearse] [--b
 PY="${PYTHON:-}"
 if [ -z "$PY" ]; then if [ -x .venv/bin/python ]; then PY=.venv/bin/python; else PY=python3; fi; fi
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
-exec timeout --kill-after=20 "${ARELU_GPU_CHECK_TIMEOUT_S:-540}" "$PY" scripts/gpu_check.py "$@"
+exec timeout --kill-after=20 "${ARELU_GPU_CHECK_TIMEOUT_S:-520}" "$PY" scripts/gpu_check.py "$@"

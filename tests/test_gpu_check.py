@@ -45,3 +45,15 @@ def test_gpu_check_summary_compares_the_goals():
                                      "correctness_failures": problems}, results)
     assert "op: torch-ops AReLU / ReLU" in text and "3.00" in text and "MISSED" in text and "FAIL" in text
     assert len(text.splitlines()) <= 40                                       # one screen
+
+
+def test_bench_cifar_part_trains_both_activations_on_synthetic_images():
+    """`arelu bench --only cifar`, the GPU check's epoch part, at a size a CPU test affords."""
+    import torch
+    from arelu_core.bench import bench_cifar_epoch
+    torch.set_num_threads(1)
+    out = bench_cifar_epoch("cpu", verbose=False, images=128)
+    assert out["images"] == 128 and out["device"] == "cpu"
+    for act in ("relu", "arelu"):
+        assert out[act]["epoch_seconds"] > 0 and out[act]["samples_per_second"] > 0
+    assert out["arelu_vs_relu"] == out["arelu"]["epoch_seconds"] / out["relu"]["epoch_seconds"]
