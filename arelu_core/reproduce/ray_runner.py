@@ -86,16 +86,23 @@ def connect(address: str, threads: int = 1):
     package = str(Path(__file__).resolve().parents[1])     # the arelu_core folder, shipped to workers
     kwargs = dict(runtime_env={"py_modules": [package]}, log_to_driver=False, configure_logging=False,
                   include_dashboard=False)
-    if address != "local":
-        _check_reachable(address)
-        # Something listens there: Ray's default 20 one-second tries at its cluster id only delay a refusal
-        # (an auth refusal looks the same to it). The user's own setting wins.
-        os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(GCS_TRIES))
+    if address == "local":
+        try:
+            ray.init(**kwargs)
+        except Exception as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+            raise RayUnavailableError(f"cannot start a local Ray ({reason})") from None
+        return ray
+    _check_reachable(address)
+    # Something listens there: Ray's default 20 one-second tries at its cluster id only delay a refusal
+    # (an auth refusal looks the same to it). Only for this connect; the user's own setting wins.
+    saved_wait = os.environ.get("RAY_gcs_server_port_wait_time_s")
+    os.environ.setdefault("RAY_gcs_server_port_wait_time_s", str(GCS_TRIES))
     with tempfile.TemporaryDirectory() as scratch:
         log = os.path.join(scratch, "ray_connect.log")
         try:
             with _native_stderr_to(log):
-                ray.init(**kwargs) if address == "local" else ray.init(address=address, **kwargs)
+                ray.init(address=address, **kwargs)
         except Exception as exc:   # ConnectionError, AuthenticationError, RuntimeError, ValueError (bad address)
             ray.shutdown()
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
@@ -108,6 +115,9 @@ def connect(address: str, threads: int = 1):
                                    f"and {given}; {auth_hint()}") from None
             raise RayUnavailableError(f"cannot reach the Ray cluster at {address!r} ({reason}); "
                                       f"start one with `ray start --head` or use --ray local") from None
+        finally:
+            if saved_wait is None:
+                os.environ.pop("RAY_gcs_server_port_wait_time_s", None)
     return ray
 
 
