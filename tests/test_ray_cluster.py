@@ -1,6 +1,10 @@
 """`--ray ADDRESS` on a real two-node Ray cluster: two `ray start` processes on this machine (one CPU each,
 token authentication on, ports and temp folders of their own), driven by the CLI as a user would.
 
+Everything runs inside a network namespace of its own that holds only the loopback interface: Ray would
+otherwise register its nodes under this machine's outward address; in the namespace both nodes are 127.0.0.1
+and no packet can leave it. Needs root (`ip netns`); skipped with the reason otherwise.
+
 Covers what went wrong on a first try: requests that fit no node (pending forever), a client without the
 token (refused: one line saying what to set), the dataset missing on one node (one line naming the node
 and folder, no download), a worker node killed mid-run (its run retried elsewhere, finished runs kept,
@@ -27,6 +31,10 @@ pytestmark = [pytest.mark.cluster,
               pytest.mark.skipif(not RAY.exists(), reason="Ray's `ray` command is not installed (requirements-cluster.txt)")]
 GRID = ["reproduce", "fig4", "--dataset", "fashion-mnist", "--networks", "resnet18", "--epochs", "1", "--width", "0.125",
         "--train-subset", "128", "--test-subset", "128", "--seeds", "0", "--json"]
+
+
+NAMESPACE = f"arelu-ray-{secrets.token_hex(4)}"
+IN_NAMESPACE = ["ip", "netns", "exec", NAMESPACE]   # execs in place: the pid stays the command's own
 
 
 def free_port() -> int:
@@ -63,7 +71,7 @@ class Cluster:
                    "--disable-usage-stats", "--object-store-memory", str(80 * 1024 ** 2),
                    "--dashboard-agent-listen-port", str(free_port())]
         log = open(self.tmp / f"{name}.log", "w")
-        return subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(IN_NAMESPACE + command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
     def _wait_until_started(self, proc: subprocess.Popen, name: str, timeout_s: float = 90):
         log, deadline = self.tmp / f"{name}.log", time.monotonic() + timeout_s
@@ -116,12 +124,24 @@ class Cluster:
 
 
 def cli(args, env, timeout=240) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "arelu_core", *args], env=env, capture_output=True, text=True,
+    return subprocess.run(IN_NAMESPACE + [sys.executable, "-m", "arelu_core", *args], env=env, capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory, data_dir):
+def loopback_namespace():
+    made = subprocess.run(["ip", "netns", "add", NAMESPACE], capture_output=True, text=True)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a network namespace for the cluster (`ip netns add`: {made.stderr.strip()})")
+    try:
+        subprocess.run(IN_NAMESPACE + ["ip", "link", "set", "lo", "up"], check=True)
+        yield NAMESPACE
+    finally:
+        subprocess.run(["ip", "netns", "delete", NAMESPACE])
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory, data_dir, loopback_namespace):
     pytest.importorskip("ray")
     started = time.monotonic()
     c = Cluster(tmp_path_factory.mktemp("ray"), data_dir)
@@ -152,7 +172,7 @@ def test_failures_on_a_cluster_end_in_one_line(cluster, tmp_path):
             "        code = main(args)\n"
             "    print(json.dumps([code, err.getvalue(), time.monotonic() - started]))\n")
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-c", both], env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
+    run = subprocess.run(IN_NAMESPACE + [sys.executable, "-c", both], env=env, capture_output=True, text=True, timeout=240, cwd=ROOT)
     timings["infeasible_then_data_missing"] = time.monotonic() - started
     assert run.returncode == 0, run.stderr[-2000:]
     (code, err, infeasible), (code2, err2, missing) = [json.loads(line) for line in run.stdout.strip().splitlines()[-2:]]
@@ -171,7 +191,7 @@ def test_a_worker_node_killed_mid_run_is_retried_and_a_rerun_resumes(cluster, tm
     grid = GRID + ["--activations", "relu", "arelu", "lrelu", "--ray", cluster.address, "--out", str(out),
                    "--data-dir", data_dir]
     started = time.monotonic()
-    driver = subprocess.Popen([sys.executable, "-m", "arelu_core", *grid], env=env, stdout=subprocess.PIPE,
+    driver = subprocess.Popen(IN_NAMESPACE + [sys.executable, "-m", "arelu_core", *grid], env=env, stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         deadline = time.monotonic() + 120

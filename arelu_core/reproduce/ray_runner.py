@@ -88,7 +88,7 @@ def connect(address: str, threads: int = 1):
                   include_dashboard=False)
     if address == "local":
         try:
-            ray.init(**kwargs)
+            ray.init(_node_ip_address="127.0.0.1", **kwargs)   # a private cluster stays on loopback
         except Exception as exc:
             reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
             raise RayUnavailableError(f"cannot start a local Ray ({reason})") from None
