@@ -13,6 +13,9 @@ through_app()   # a deep link on a fresh server: run through app.py (ui/navigati
 st.title("AReLU Lab")
 st.caption("An interactive companion to Chen, Li & Xu, *AReLU: Attention-based Rectified Linear Unit* "
            "(arXiv:2006.13858).")
+st.page_link("pages/lesson.py", label="Teaching a class? Start the lesson: the paper's argument step by step, "
+             "each step a question to predict and an answer computed now",
+             icon=":material/school:", width="stretch")
 
 st.markdown(
     "**AReLU** is a ReLU with two learnable numbers per layer. Where ReLU throws negative inputs away and "
@@ -34,6 +37,8 @@ st.caption(f"Default initialisation α = {defaults['alpha']:g}, β = {defaults['
 
 st.subheader("The pages")
 PAGES = [
+    ("pages/lesson.py", "Lesson",
+     "the paper's argument in steps for a class: predict, then reveal the answer computed now; the step is in the URL."),
     ("pages/explore.py", "Explore the function",
      "drag α and β and watch F(x) and its derivative, the amplified and suppressed regions, other "
      "activations and ELSA on top of them, and the curves a trained network actually learned per layer."),

@@ -11,8 +11,8 @@
 """
 from . import steps as _steps  # noqa: F401  (registers the steps, in order)
 from .core import STEPS, Answer, Step, get_step, parse_step, step_count, step_json, step_text
-from .shipped import EXPERIMENT_TITLES, signature as results_signature
+from .shipped import EXPERIMENT_TITLES, shipped as shipped_experiment, signature as results_signature
 from .steps import cam_pair, layer_checkpoints
 
 __all__ = ["STEPS", "Answer", "Step", "get_step", "parse_step", "step_count", "step_json", "step_text",
-           "EXPERIMENT_TITLES", "results_signature", "cam_pair", "layer_checkpoints"]
+           "EXPERIMENT_TITLES", "shipped_experiment", "results_signature", "cam_pair", "layer_checkpoints"]
