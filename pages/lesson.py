@@ -41,5 +41,6 @@ with question:
     st.markdown(f"**Question for the class.** {step.question}")
     st.radio("Your prediction (optional)", step.choices, index=None, key=f"lesson_guess_{step.key}",
              persist_state="session")
+below = st.container()       # full width, under both columns: the answer's large charts and tables
 with widget:
-    lesson_steps.render(number)
+    lesson_steps.render(number, below)

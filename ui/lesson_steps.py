@@ -17,10 +17,12 @@ from arelu_core import activation_info, explore, lesson
 from arelu_core.reproduce.claims import NOT_SUPPORTED, SUPPORTED
 from ui import charts
 from ui import inspect_figures
-from ui.common import PALETTE, user_errors
+from ui.common import PALETTE, checkpoint_label, user_errors
 from ui.flow_figures import per_layer_figure
 
 RENDERERS: dict[str, Callable] = {}
+# ReLU and AReLU keep one colour through the lesson (the first two of the shared palette, as Gradient flow draws them).
+COLOURS = {"relu": PALETTE[0], "arelu": PALETTE[1]}
 
 
 def renderer(key: str):
@@ -67,11 +69,12 @@ def revealed(step: lesson.Step) -> bool:
     return bool(st.session_state.get(f"lesson_revealed_{step.key}"))
 
 
-def render(number: int) -> None:
-    """The step's widget, its Reveal button and, once pressed, the answer computed now."""
+def render(number: int, below) -> None:
+    """The step's widget, its Reveal button and, once pressed, the answer computed now; `below` is a
+    full-width container under the question for the answer's large charts and tables."""
     step = lesson.get_step(number)
     with user_errors(f"Could not show step {number}"):
-        RENDERERS[step.key](number, step)
+        RENDERERS[step.key](number, step, below)
 
 
 def reveal(number: int, step: lesson.Step, facts: bool = True, **params) -> lesson.Answer | None:
@@ -105,7 +108,7 @@ def open_in_full(page: str, label: str, query_params: dict | None = None) -> Non
 # ---------------------------------------------------------------- 1. the curve
 
 @renderer("curve")
-def curve(number: int, step: lesson.Step) -> None:
+def curve(number: int, step: lesson.Step, below) -> None:
     left, right = st.columns(2)
     alpha = left.slider("α (raw)", -0.5, 1.5, step.defaults["alpha"], 0.01, key="lesson_alpha", persist_state="session")
     beta = right.slider("β (raw)", -10.0, 10.0, step.defaults["beta"], 0.1, key="lesson_beta", persist_state="session")
@@ -113,8 +116,8 @@ def curve(number: int, step: lesson.Step) -> None:
     drawn, _ = explore.curves(["arelu", "relu"], x, {"arelu": {"alpha": alpha, "beta": beta}})
     fig = charts.function_and_derivative()
     charts.add_identity(fig, x)
-    for index, curve_ in enumerate(drawn):
-        charts.add_curve(fig, x, curve_, PALETTE[index], width=3.0 if index == 0 else 2.0)
+    for curve_ in drawn:
+        charts.add_curve(fig, x, curve_, COLOURS[curve_.name], width=3.0 if curve_.name == "arelu" else 2.0)
     fig.update_layout(height=340)
     st.plotly_chart(fig, key="lesson_curve")
     reveal(number, step, alpha=alpha, beta=beta)
@@ -125,7 +128,7 @@ def curve(number: int, step: lesson.Step) -> None:
 # ---------------------------------------------------------------- 2. gradients through depth
 
 @renderer("depth")
-def depth(number: int, step: lesson.Step) -> None:
+def depth(number: int, step: lesson.Step, below) -> None:
     from arelu_core.gradient_flow import INITS, MAX_DEPTH
     left, right = st.columns([3, 2])
     layers = left.slider("Depth (layers)", 2, MAX_DEPTH, step.defaults["depth"], key="lesson_depth",
@@ -143,7 +146,7 @@ def depth(number: int, step: lesson.Step) -> None:
 # ---------------------------------------------------------------- 3. the race
 
 @renderer("race")
-def race(number: int, step: lesson.Step) -> None:
+def race(number: int, step: lesson.Step, below) -> None:
     st.caption("The class can run the race itself on Train live: ReLU against AReLU, SGD 1e-3, one epoch on all "
                "60 000 training images (about 21 s on the 2-core CPU this lesson was written on; a small subset "
                "shows nothing at this learning rate). The answer below reads our shipped Table 1 runs.")
@@ -159,7 +162,7 @@ def race_figure(runs: dict, published: dict):
     fig = go.Figure()
     for index, (key, values) in enumerate(runs.items()):
         name = activation_info(key).name
-        fig.add_trace(go.Box(y=values, name=name, boxpoints="all", jitter=0.3, marker_color=PALETTE[index],
+        fig.add_trace(go.Box(y=values, name=name, boxpoints="all", jitter=0.3, marker_color=COLOURS.get(key),
                              hovertemplate="%{y:.2f}%<extra>" + name + ", one seed</extra>"))
         if published.get(key) is not None:
             fig.add_trace(go.Scatter(x=[name], y=[published[key]], mode="markers", name="published (paper's Table 1)",
@@ -173,26 +176,25 @@ def race_figure(runs: dict, published: dict):
 # ---------------------------------------------------------------- 4. attention or gain
 
 @renderer("gain")
-def gain(number: int, step: lesson.Step) -> None:
+def gain(number: int, step: lesson.Step, below) -> None:
     answer = reveal(number, step)
     if answer is not None and answer.available:
         cells = answer.data["summary"].get("cells", [])
         if cells:
-            st.dataframe(pd.DataFrame(cells).drop(columns=["curve"], errors="ignore"), hide_index=True)
+            below.dataframe(pd.DataFrame(cells).drop(columns=["curve"], errors="ignore"), hide_index=True)
     open_in_full("pages/reproduce.py", "Open in full: Reproduce the paper")
 
 
 # ---------------------------------------------------------------- 5. what each layer learned
 
 @renderer("layers")
-def layers(number: int, step: lesson.Step) -> None:
+def layers(number: int, step: lesson.Step, below) -> None:
     entries = lesson.layer_checkpoints()
     if not entries:
         st.info("No shipped AReLU checkpoint in models/: this step needs one (scripts/make_checkpoints.py).")
         return
     entry = st.selectbox("Trained network", entries, key="lesson_checkpoint",
-                         format_func=lambda e: f"{e.title} · test accuracy {e.test_accuracy:.2f}%"
-                         if e.test_accuracy is not None else e.title)
+                         format_func=checkpoint_label)
     answer = reveal(number, step, checkpoint=str(entry.path))
     if answer is not None:
         st.plotly_chart(charts.layer_curves_figure(answer.data["x"], answer.data["layers"], answer.data["initial"]),
@@ -210,7 +212,7 @@ def gallery():
 
 
 @renderer("cams")
-def cams(number: int, step: lesson.Step) -> None:
+def cams(number: int, step: lesson.Step, below) -> None:
     sample_set = gallery()
     left, middle, right = st.columns([1, 2, 1])
     digit_class = left.selectbox("Digit", list(range(10)), index=step.defaults["digit_class"], key="lesson_class",
@@ -223,8 +225,10 @@ def cams(number: int, step: lesson.Step) -> None:
     answer = reveal(number, step, digit_class=digit_class, sample=sample)
     if answer is not None:
         data = answer.data
-        st.plotly_chart(inspect_figures.cam_figure(data["comparisons"], ["ReLU", "AReLU"], data["pixels"],
-                                                   data["spatial"]), key="lesson_cams")
+        below.caption("Grad-CAM of each network's own prediction, block by block; the bottom row is ReLU's map "
+                      "minus AReLU's (A − B): red where ReLU looks more, blue where AReLU does.")
+        below.plotly_chart(inspect_figures.cam_figure(data["comparisons"], ["ReLU", "AReLU"], data["pixels"],
+                                                      data["spatial"]), key="lesson_cams")
     open_in_full("pages/inspect_digit.py", "Open in full: Feature maps & Grad-CAM",
                  {"inspect_dataset": "mnist", "inspect_class": str(digit_class), "inspect_sample": str(sample)})
 
@@ -235,7 +239,7 @@ VERDICT_ICON = {SUPPORTED: "✅ supported", NOT_SUPPORTED: "❌ not supported"}
 
 
 @renderer("claims")
-def claims(number: int, step: lesson.Step) -> None:
+def claims(number: int, step: lesson.Step, below) -> None:
     offered = [key for key in lesson.EXPERIMENT_TITLES if lesson.shipped_experiment(key)]
     chosen = st.multiselect("Results to check the claims against", offered, default=offered,
                             format_func=lesson.EXPERIMENT_TITLES.get, key="lesson_experiments")
@@ -245,5 +249,7 @@ def claims(number: int, step: lesson.Step) -> None:
                                "the paper says": c["claim"], "our data": VERDICT_ICON.get(c["verdict"], c["verdict"]),
                                "the numbers": c["detail"],
                                "on the paper's own table": c.get("paper_verdict") or ""} for c in answer.data["claims"]])
-        st.dataframe(table, hide_index=True, key="lesson_claims_table")
+        below.dataframe(table, hide_index=True, key="lesson_claims_table", row_height=56,
+                        column_config={"the paper says": st.column_config.TextColumn(width="large"),
+                                       "the numbers": st.column_config.TextColumn(width="large")})
     open_in_full("pages/reproduce.py", "Open in full: Reproduce the paper")

@@ -212,8 +212,9 @@ def layers_answer(checkpoint: str | None) -> Answer:
               + " (" + ", ".join(f"{k} = {v:.3f}" for k, v in layer.parameters.items()) + ")"
               for layer, slope in zip(layers, slopes)]
     accuracy = metadata.get("test_accuracy")
+    from ..data import dataset_info
     trained = (f"{metadata.get('epochs', '?')} epoch(s) of {str(metadata.get('optimizer', '?')).upper()} at "
-               f"{metadata.get('lr', '?')} on {metadata.get('dataset', 'mnist')}"
+               f"lr {metadata.get('lr', '?')} on {dataset_info(metadata.get('dataset') or 'mnist').name}"
                + (f", test accuracy {accuracy:.2f}%" if isinstance(accuracy, (int, float)) else ""))
     facts.append(f"trained: {trained}")
     headline = (f"The layers moved up to {moved:.3f} away from their start and differ from each other by up to "
