@@ -271,13 +271,31 @@ async def screenshot(page, folder: Path | None, index: int) -> None:
             pass
 
 
-async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float,
-                      shots: Path | None = None):
+async def in_session(browser, index: int, report: SessionReport, body, shots: Path | None = None,
+                     viewport: tuple[int, int] = (1400, 1000)) -> None:
+    """One session in its own browser context: `await body(page)`; a failure is a finding (with a picture of
+    where it stood), never a crash of the script."""
     started = time.perf_counter()
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = await context.new_page()
     page.on("pageerror", lambda exc: report.errors.append(f"javascript: {str(exc)[:200]}"))
     try:
+        await body(page)
+    except Exception as exc:  # a session that breaks is a finding, not a crash of the script
+        report.errors.append(f"session {index}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
+        await screenshot(page, shots, index)
+    except asyncio.CancelledError:  # the global time limit: keep a picture of where it stood, then stop
+        report.errors.append(f"session {index}: still going at the time limit")
+        await screenshot(page, shots, index)
+        raise
+    finally:
+        report.seconds = round(time.perf_counter() - started, 1)
+        await context.close()
+
+
+async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float,
+                      shots: Path | None = None):
+    async def body(page):
         await page.goto(url + "/train_live", timeout=120_000)
         await start_race(page, report.activation, report)
         await collect_errors(page, "Train live", report)
@@ -290,16 +308,8 @@ async def run_session(browser, url: str, index: int, report: SessionReport, page
         # give up a little before the global limit, so that this session reports what it saw itself
         await wait_for_results(page, report, max(5.0, deadline - time.monotonic() - 15))
         await collect_errors(page, "Train live results", report)
-    except Exception as exc:  # a session that breaks is a finding, not a crash of the script
-        report.errors.append(f"session {index}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
-        await screenshot(page, shots, index)
-    except asyncio.CancelledError:  # the global time limit: keep a picture of where it stood, then stop
-        report.errors.append(f"session {index}: still going at the time limit")
-        await screenshot(page, shots, index)
-        raise
-    finally:
-        report.seconds = round(time.perf_counter() - started, 1)
-        await context.close()
+
+    await in_session(browser, index, report, body, shots)
 
 
 async def drive(url: str, reports: list[SessionReport], timeout: float, stagger: float,

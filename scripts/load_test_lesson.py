@@ -15,7 +15,7 @@ import re
 import statistics
 import time
 
-from load_test import (CHROMIUM, CHROMIUM_ARGS, SessionReport, collect_errors, goto_sidebar, screenshot, start_race,
+from load_test import (CHROMIUM, CHROMIUM_ARGS, SessionReport, collect_errors, goto_sidebar, in_session, start_race,
                        wait_for_results, wait_idle)
 
 STEP_OF = re.compile(r"Step (\d+) of (\d+)")
@@ -87,11 +87,7 @@ async def _revealed(page) -> bool:
 
 async def lesson_session(browser, url: str, index: int, report: SessionReport, racer: bool, deadline: float,
                          shots=None) -> None:
-    started = time.perf_counter()
-    context = await browser.new_context(viewport={"width": 1400, "height": 900})
-    page = await context.new_page()
-    page.on("pageerror", lambda exc: report.errors.append(f"javascript: {str(exc)[:200]}"))
-    try:
+    async def body(page):
         if racer:
             await page.goto(url + "/train_live", timeout=120_000)
             await start_race(page, report.activation, report)
@@ -99,16 +95,8 @@ async def lesson_session(browser, url: str, index: int, report: SessionReport, r
         if racer:
             await goto_sidebar(page, "Train live")
             await wait_for_results(page, report, max(5.0, deadline - time.monotonic() - 15))
-    except Exception as exc:  # a session that breaks is a finding, not a crash of the script
-        report.errors.append(f"session {index}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
-        await screenshot(page, shots, index)
-    except asyncio.CancelledError:
-        report.errors.append(f"session {index}: still going at the time limit")
-        await screenshot(page, shots, index)
-        raise
-    finally:
-        report.seconds = round(time.perf_counter() - started, 1)
-        await context.close()
+
+    await in_session(browser, index, report, body, shots, viewport=(1400, 900))
 
 
 async def drive_lesson(url: str, reports: list[SessionReport], timeout: float, stagger: float, racers: int,

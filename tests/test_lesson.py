@@ -119,3 +119,23 @@ def test_a_bad_step_falls_back_to_step_one_with_one_note(raw):
 def test_a_link_opens_its_step():
     at = open_lesson("5")
     assert shown_step(at) == 5 and not at.warning
+
+
+def test_home_leads_with_the_lesson_and_open_in_full_carries_the_state():
+    home = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT).run()
+    assert home.get("page_link")[0].proto.page == "lesson"       # the first link on Home's first screen
+    at = open_lesson("2")
+    at.slider(key="lesson_depth").set_value(30).run()
+    link = next(l.proto for l in at.get("page_link") if l.proto.page == "gradient_flow")
+    assert "flow_depth=30" in link.query_string and "flow_activations=relu" in link.query_string
+
+
+def test_load_test_step_times_are_median_and_nearest_rank_p95():
+    import importlib
+    import sys
+    sys.path.insert(0, str(APP.parent / "scripts"))
+    importlib.invalidate_caches()       # the folder may have been looked at before this test put it on the path
+    from load_test import SessionReport
+    from load_test_lesson import step_times
+    reports = [SessionReport(i, "ReLU", page_loads={"lesson step 2": float(i + 1)}) for i in range(20)]
+    assert step_times(reports) == {"lesson step 2": {"n": 20, "median": 10.5, "p95": 19.0}}

@@ -72,8 +72,9 @@ def revealed(step: lesson.Step) -> bool:
 def render(number: int, below) -> None:
     """The step's widget, its Reveal button and, once pressed, the answer computed now; `below` is a
     full-width container under the question for the answer's large charts and tables."""
+    from arelu_core.inspection._runtime import one_thread
     step = lesson.get_step(number)
-    with user_errors(f"Could not show step {number}"):
+    with user_errors(f"Could not show step {number}"), one_thread():   # the widgets' torch ops are tiny
         RENDERERS[step.key](number, step, below)
 
 
@@ -235,7 +236,7 @@ def cams(number: int, step: lesson.Step, below) -> None:
 
 # ---------------------------------------------------------------- 7. what holds up
 
-VERDICT_ICON = {SUPPORTED: "✅ supported", NOT_SUPPORTED: "❌ not supported"}
+VERDICT_TEXT = {SUPPORTED: "supported", NOT_SUPPORTED: "NOT supported"}
 
 
 @renderer("claims")
@@ -245,11 +246,12 @@ def claims(number: int, step: lesson.Step, below) -> None:
                             format_func=lesson.EXPERIMENT_TITLES.get, key="lesson_experiments")
     answer = reveal(number, step, facts=False, experiments=tuple(chosen) or None)
     if answer is not None and answer.data.get("claims"):
-        table = pd.DataFrame([{"results": lesson.EXPERIMENT_TITLES.get(c["experiment"], c["experiment"]),
-                               "the paper says": c["claim"], "our data": VERDICT_ICON.get(c["verdict"], c["verdict"]),
+        table = pd.DataFrame([{"results": lesson.EXPERIMENT_TITLES.get(c["experiment"], c["experiment"]).split(":")[0],
+                               "the paper says": c["claim"], "our data": VERDICT_TEXT.get(c["verdict"], c["verdict"]),
                                "the numbers": c["detail"],
                                "on the paper's own table": c.get("paper_verdict") or ""} for c in answer.data["claims"]])
-        below.dataframe(table, hide_index=True, key="lesson_claims_table", row_height=56,
-                        column_config={"the paper says": st.column_config.TextColumn(width="large"),
+        below.dataframe(table, hide_index=True, key="lesson_claims_table",
+                        column_config={"results": st.column_config.TextColumn(width="small"),
+                                       "the paper says": st.column_config.TextColumn(width="large"),
                                        "the numbers": st.column_config.TextColumn(width="large")})
     open_in_full("pages/reproduce.py", "Open in full: Reproduce the paper")
