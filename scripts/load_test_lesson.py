@@ -112,7 +112,7 @@ async def drive_lesson(url: str, reports: list[SessionReport], timeout: float, s
             probe = await browser.new_page()
             started = time.perf_counter()
             await probe.goto(url + "/lesson?step=1", timeout=120_000)
-            await wait_idle(probe)
+            await settled(probe, lambda: _is_step(probe, 1), timeout_s=180)
             first_load[0] = round(time.perf_counter() - started, 2)
             await probe.close()
 

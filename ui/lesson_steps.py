@@ -250,7 +250,7 @@ def claims(number: int, step: lesson.Step, below) -> None:
                                "the paper says": c["claim"], "our data": VERDICT_TEXT.get(c["verdict"], c["verdict"]),
                                "the numbers": c["detail"],
                                "on the paper's own table": c.get("paper_verdict") or ""} for c in answer.data["claims"]])
-        below.dataframe(table, hide_index=True, key="lesson_claims_table",
+        below.dataframe(table, hide_index=True, key="lesson_claims_table", height=36 * (len(table) + 1) + 3,
                         column_config={"results": st.column_config.TextColumn(width="small"),
                                        "the paper says": st.column_config.TextColumn(width="large"),
                                        "the numbers": st.column_config.TextColumn(width="large")})
