@@ -15,7 +15,7 @@ import re
 import statistics
 import time
 
-from load_test import (CHROMIUM, CHROMIUM_ARGS, SessionReport, collect_errors, goto_sidebar, in_session, start_race,
+from load_test import (CHROMIUM, CHROMIUM_ARGS, SessionReport, collect_errors, in_session, start_race,
                        wait_for_results, wait_idle)
 
 STEP_OF = re.compile(r"Step (\d+) of (\d+)")
@@ -41,8 +41,8 @@ async def walk_lesson(page, url: str, report: SessionReport, index: int, via_sid
     """via_sidebar: open the Lesson from the menu, in the same session (a racer keeps its race; a page load
     would start a new session), else by its link, /lesson?step=1."""
     started = time.perf_counter()
-    if via_sidebar:
-        await goto_sidebar(page, "Lesson")
+    if via_sidebar:     # Train live redraws itself every 2 s: on a busy CPU a click may wait well over 30 s
+        await page.get_by_role("link", name="Lesson", exact=True).first.click(timeout=180_000)
     else:
         await page.goto(url + "/lesson?step=1", timeout=120_000)
     await settled(page, lambda: _is_step(page, 1))
@@ -93,7 +93,7 @@ async def lesson_session(browser, url: str, index: int, report: SessionReport, r
             await start_race(page, report.activation, report)
         await walk_lesson(page, url, report, index, via_sidebar=racer)
         if racer:
-            await goto_sidebar(page, "Train live")
+            await page.get_by_role("link", name="Train live", exact=True).first.click(timeout=180_000)
             await wait_for_results(page, report, max(5.0, deadline - time.monotonic() - 15))
 
     await in_session(browser, index, report, body, shots, viewport=(1400, 900))
