@@ -7,6 +7,7 @@ st.set_page_config(page_title="AReLU Lab", page_icon="📈", layout="wide")
 # legacy pages/ mode resolves, so a deep link on a freshly started server finds its page (ui/navigation.py).
 PAGES = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/lesson.py", title="Lesson", icon=":material/school:"),
     st.Page("pages/explore.py", title="Explore the function", icon=":material/show_chart:"),
     st.Page("pages/gradient_flow.py", title="Gradient flow", icon=":material/waves:"),
     st.Page("pages/train_live.py", title="Train live", icon=":material/model_training:"),

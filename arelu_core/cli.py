@@ -1,4 +1,4 @@
-"""`arelu` / `python -m arelu_core`: train, evaluate, activations, bench (and reproduce).
+"""`arelu` / `python -m arelu_core`: train, evaluate, activations, bench, lesson (and reproduce).
 
 With --json the last line printed is one JSON object. User errors print one line and exit 2.
 """
@@ -81,6 +81,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compiled", action="store_true",
                    help="also time AReLU through torch.compile (and report its compile time)")
     _add_data_args(p)
+
+    p = sub.add_parser("lesson", help="the classroom lesson: each step's question and its answer, computed now")
+    p.add_argument("--step", type=int, help="only this step (1-based; default: all of them)")
+    p.add_argument("--json", action="store_true")
 
     try:
         from .reproduce import register_cli
@@ -250,7 +254,20 @@ def cmd_bench(args) -> dict:
                           device=args.device, verbose=not args.json, compiled=args.compiled)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench,
+def cmd_lesson(args) -> dict:
+    from . import lesson
+    numbers = [args.step] if args.step is not None else list(range(1, lesson.step_count() + 1))
+    lesson.get_step(numbers[0])                 # a bad --step: one line before any computing
+    steps = []
+    for number in numbers:
+        answer = lesson.get_step(number).answer()
+        if not args.json:
+            print(lesson.step_text(number, answer) + "\n", flush=True)
+        steps.append(lesson.step_json(number, answer))
+    return {"steps": steps}
+
+
+COMMANDS = {"lesson": cmd_lesson, "train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench,
             "networks": cmd_networks}
 
 

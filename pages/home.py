@@ -13,6 +13,11 @@ through_app()   # a deep link on a fresh server: run through app.py (ui/navigati
 st.title("AReLU Lab")
 st.caption("An interactive companion to Chen, Li & Xu, *AReLU: Attention-based Rectified Linear Unit* "
            "(arXiv:2006.13858).")
+with st.container(border=True):
+    text, link = st.columns([4, 1], vertical_alignment="center")
+    text.markdown("**Teaching a class?** The Lesson walks through the paper's argument step by step: each step "
+                  "asks the class a question to predict, then reveals the answer, computed now.")
+    link.page_link("pages/lesson.py", label="**Start the lesson**", icon=":material/school:")
 
 st.markdown(
     "**AReLU** is a ReLU with two learnable numbers per layer. Where ReLU throws negative inputs away and "
@@ -34,6 +39,8 @@ st.caption(f"Default initialisation α = {defaults['alpha']:g}, β = {defaults['
 
 st.subheader("The pages")
 PAGES = [
+    ("pages/lesson.py", "Lesson",
+     "the paper's argument in steps for a class: predict, then reveal the answer computed now; the step is in the URL."),
     ("pages/explore.py", "Explore the function",
      "drag α and β and watch F(x) and its derivative, the amplified and suppressed regions, other "
      "activations and ELSA on top of them, and the curves a trained network actually learned per layer."),

@@ -18,6 +18,8 @@ which everything is torn down and the script exits non-zero.
 
     .venv/bin/python scripts/load_test.py                    # 10 sessions, 2 training slots
     .venv/bin/python scripts/load_test.py --sessions 3 --json  # the quick form tests/test_load.py runs
+    .venv/bin/python scripts/load_test.py --lesson --sessions 30 --racers 6   # a class walking the Lesson
+                                                               # (scripts/load_test_lesson.py)
 
 Exit code: 0 all good, 1 errors / leaks / unfinished jobs, 2 the time limit was hit.
 """
@@ -269,13 +271,31 @@ async def screenshot(page, folder: Path | None, index: int) -> None:
             pass
 
 
-async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float,
-                      shots: Path | None = None):
+async def in_session(browser, index: int, report: SessionReport, body, shots: Path | None = None,
+                     viewport: tuple[int, int] = (1400, 1000)) -> None:
+    """One session in its own browser context: `await body(page)`; a failure is a finding (with a picture of
+    where it stood), never a crash of the script."""
     started = time.perf_counter()
-    context = await browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = await browser.new_context(viewport={"width": viewport[0], "height": viewport[1]})
     page = await context.new_page()
     page.on("pageerror", lambda exc: report.errors.append(f"javascript: {str(exc)[:200]}"))
     try:
+        await body(page)
+    except Exception as exc:  # a session that breaks is a finding, not a crash of the script
+        report.errors.append(f"session {index}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
+        await screenshot(page, shots, index)
+    except asyncio.CancelledError:  # the global time limit: keep a picture of where it stood, then stop
+        report.errors.append(f"session {index}: still going at the time limit")
+        await screenshot(page, shots, index)
+        raise
+    finally:
+        report.seconds = round(time.perf_counter() - started, 1)
+        await context.close()
+
+
+async def run_session(browser, url: str, index: int, report: SessionReport, pages: list[str], deadline: float,
+                      shots: Path | None = None):
+    async def body(page):
         await page.goto(url + "/train_live", timeout=120_000)
         await start_race(page, report.activation, report)
         await collect_errors(page, "Train live", report)
@@ -288,16 +308,8 @@ async def run_session(browser, url: str, index: int, report: SessionReport, page
         # give up a little before the global limit, so that this session reports what it saw itself
         await wait_for_results(page, report, max(5.0, deadline - time.monotonic() - 15))
         await collect_errors(page, "Train live results", report)
-    except Exception as exc:  # a session that breaks is a finding, not a crash of the script
-        report.errors.append(f"session {index}: {type(exc).__name__}: {(str(exc).splitlines() or [''])[0][:300]}")
-        await screenshot(page, shots, index)
-    except asyncio.CancelledError:  # the global time limit: keep a picture of where it stood, then stop
-        report.errors.append(f"session {index}: still going at the time limit")
-        await screenshot(page, shots, index)
-        raise
-    finally:
-        report.seconds = round(time.perf_counter() - started, 1)
-        await context.close()
+
+    await in_session(browser, index, report, body, shots)
 
 
 async def drive(url: str, reports: list[SessionReport], timeout: float, stagger: float,
@@ -337,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-browse", action="store_true", help="skip browsing the other pages")
     parser.add_argument("--pages", default=",".join(OTHER_PAGES),
                         help="comma-separated sidebar names of the pages each session browses (default: all)")
+    parser.add_argument("--lesson", action="store_true",
+                        help="lesson mode: every session walks the Lesson's steps, Reveal included (scripts/load_test_lesson.py)")
+    parser.add_argument("--racers", type=int, default=2, help="lesson mode: how many sessions also race on Train live")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON line at the end")
     parser.add_argument("--dump-stacks", metavar="PY_SPY",
                         help="path to py-spy: when a session fails, dump the server's thread stacks before stopping it")
@@ -368,6 +383,8 @@ def main(argv: list[str] | None = None) -> int:
     sampler = None
     timed_out = False
     reports = [SessionReport(i, ACTIVATIONS[i % len(ACTIVATIONS)]) for i in range(args.sessions)]
+    racers = min(max(args.racers, 0), args.sessions) if args.lesson else args.sessions   # sessions with a job
+    first_lesson = [None]
     started = time.perf_counter()
     try:
         try:
@@ -380,8 +397,12 @@ def main(argv: list[str] | None = None) -> int:
         sampler.start()
         try:
             pages = [] if args.no_browse else [name.strip() for name in args.pages.split(",") if name.strip()]
-            asyncio.run(drive(url, reports, args.timeout - (time.perf_counter() - started), args.stagger,
-                              pages=pages, shots=work))
+            left = args.timeout - (time.perf_counter() - started)
+            if args.lesson:
+                from load_test_lesson import drive_lesson
+                asyncio.run(drive_lesson(url, reports, left, args.stagger, racers, shots=work, first_load=first_lesson))
+            else:
+                asyncio.run(drive(url, reports, left, args.stagger, pages=pages, shots=work))
         except (asyncio.TimeoutError, TimeoutError):
             timed_out = True
         if args.dump_stacks and any(r.errors for r in reports):
@@ -417,6 +438,9 @@ def main(argv: list[str] | None = None) -> int:
         "server_rss_peak_mb": round(max(sampler.samples, default=0.0), 0) if sampler else None,
         "slowest_page_load": {"where": slowest[0], "seconds": slowest[1]},
         "median_page_load_seconds": round(statistics.median([s for _, s in loads]), 2) if loads else None,
+        "racers": racers,
+        "lesson_step_times": lesson_step_times(reports) if args.lesson else None,
+        "lesson_first_load_seconds": first_lesson[0],
         "sessions_detail": [asdict(r) for r in reports],
         "server_log": str(work / "streamlit.log"),
     }
@@ -425,9 +449,14 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(summary))
     if timed_out:
         return 2
-    ok = (summary["sessions_finished"] == args.sessions and not summary["cross_session_leaks"]
+    ok = (summary["sessions_finished"] == racers and not summary["cross_session_leaks"]
           and not summary["session_errors"] and not server_tracebacks)
     return 0 if ok else 1
+
+
+def lesson_step_times(reports: list[SessionReport]) -> dict:
+    from load_test_lesson import step_times
+    return step_times(reports)
 
 
 def classify_tracebacks(log_text: str) -> tuple[list[str], list[str]]:
@@ -447,7 +476,7 @@ def print_summary(s: dict) -> None:
     print(f"AReLU Lab load test: {s['sessions']} sessions, ARELU_MAX_JOBS={s['max_jobs']}, "
           f"{s['wall_seconds']} s{' (TIMED OUT)' if s['timed_out'] else ''}")
     print(f"  server start-up                {s['server_startup_seconds']} s")
-    print(f"  sessions whose job finished    {s['sessions_finished']} / {s['sessions']}")
+    print(f"  sessions whose job finished    {s['sessions_finished']} / {s['racers']}")
     print(f"  sessions that saw 'queued'     {s['sessions_seen_queued']} (deepest position {s['max_queue_position']})")
     print(f"  cross-session leaks            {len(s['cross_session_leaks'])} {s['cross_session_leaks'] or ''}")
     print(f"  sessions with errors           {len(s['session_errors'])}")
@@ -462,6 +491,10 @@ def print_summary(s: dict) -> None:
     print(f"  server RSS                     {s['server_rss_baseline_mb']} MB idle -> {s['server_rss_peak_mb']} MB peak")
     print(f"  slowest page load              {s['slowest_page_load']['seconds']} s ({s['slowest_page_load']['where']})")
     print(f"  median page load               {s['median_page_load_seconds']} s")
+    if s["lesson_step_times"]:
+        from load_test_lesson import print_step_times     # lesson mode's module (it imports this one)
+        print(f"  first Lesson load (cold server) {s['lesson_first_load_seconds']} s")
+        print_step_times(s["lesson_step_times"])
     for r in s["sessions_detail"]:
         loads = ", ".join(f"{k} {v}" for k, v in r["page_loads"].items())
         print(f"  session {r['index']:>2} {r['activation']:<8} {r['final_status'] or '-':<10} "
