@@ -63,6 +63,21 @@ class _Logits(nn.Module):
         return self.model.logits(x)
 
 
+def model_name(model: nn.Module) -> str:
+    """'ResNet-18 with relu', 'MNIST-Conv with arelu' or the class's name: for error messages."""
+    network = getattr(model, "network_name", None) or ("mnist-conv" if hasattr(model, "blocks") else None)
+    activation = getattr(model, "activation_name", None)
+    return f"{network} with {activation}" if network and activation else type(model).__name__
+
+
+def feature_layers(model: nn.Module) -> list[dict[str, nn.Module]]:
+    """MNIST-Conv's per-block CAM layers; ConfigError (one line) for a model that has none."""
+    if not callable(getattr(model, "feature_layers", None)):
+        raise ConfigError(f"{model_name(model)} has no feature layers (model.feature_layers()): these CAMs need an "
+                          f"MNIST-Conv checkpoint; a deep network's Grad-CAM is arelu_core.deep_cam")
+    return model.feature_layers()
+
+
 def compute_cam(model: nn.Module, digit, block_index: int, stage: str = "post", method: str = "gradcam",
                 target_class: int | None = None) -> np.ndarray:
     """An [H, W] heat map in [0, 1] (the input's size): where block `block_index` holds evidence for a class.
@@ -76,7 +91,7 @@ def compute_cam(model: nn.Module, digit, block_index: int, stage: str = "post", 
     key = _resolve_method(method)
     if stage not in CAM_STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose 'post' (after the activation) or 'pre' (before it)")
-    layers = model.feature_layers()
+    layers = feature_layers(model)
     if not isinstance(block_index, (int, np.integer)) or not 0 <= block_index < len(layers):
         raise ConfigError(f"block index must be 0..{len(layers) - 1}, got {block_index}")
     x = as_digit_tensor(digit).to(device_of(model))
