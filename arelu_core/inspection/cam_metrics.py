@@ -59,14 +59,20 @@ def fig5_cam(model: nn.Module, image, target: int, layer: int = 0) -> np.ndarray
 
     MNIST-Conv: block `layer`'s activation output (inspection.cams); a deep network: its stage `layer`
     (0: the first layer's activation, deep_cam). Anything else has no feature layers: ConfigError."""
-    if callable(getattr(model, "feature_layers", None)):
+    if require_feature_layers(model) == "blocks":
         return compute_cam(model, image, layer, "post", "gradcam", int(target))
-    if callable(getattr(model, "stages", None)):
-        from ..deep_cam import deep_cams
-        stages = deep_cams(model, _batch(image)[0], int(target))[0]
-        if not 0 <= layer < len(stages):
-            raise ConfigError(f"layer must be 0..{len(stages) - 1} for {model_name(model)}, got {layer}")
-        return stages[layer].heat
+    from ..deep_cam import deep_cams
+    stages = deep_cams(model, _batch(image)[0], int(target))[0]
+    if not 0 <= layer < len(stages):
+        raise ConfigError(f"layer must be 0..{len(stages) - 1} for {model_name(model)}, got {layer}")
+    return stages[layer].heat
+
+
+def require_feature_layers(model: nn.Module) -> str:
+    """"blocks" (MNIST-Conv's feature_layers()) or "stages" (a deep network's); ConfigError for neither."""
+    for kind, method in (("blocks", "feature_layers"), ("stages", "stages")):
+        if callable(getattr(model, method, None)):
+            return kind
     raise ConfigError(f"{model_name(model)} has no feature layers: CAM metrics need an MNIST-Conv or a deep network "
                       f"checkpoint")
 

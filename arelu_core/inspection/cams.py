@@ -28,8 +28,10 @@ _CAM_LOCK = threading.Lock()
 
 
 def load_cam_library() -> None:
-    """Import pytorch_grad_cam now (it takes seconds) rather than inside the first compute_cam."""
+    """Import pytorch_grad_cam now (it takes seconds) rather than inside the first compute_cam or CAM metric."""
     _cam_classes()
+    import pytorch_grad_cam.metrics.cam_mult_image  # noqa: F401  (cam_metrics: scipy's sparse solver for ROAD)
+    import pytorch_grad_cam.metrics.road  # noqa: F401
 
 
 def _cam_classes() -> dict:

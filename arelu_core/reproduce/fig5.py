@@ -162,6 +162,7 @@ def run_fig5(pairs=None, images: int = DEFAULT_IMAGES, road_images: int = DEFAUL
     from .. import __version__
     from ..checkpoint import load_checkpoint
     from ..data import load_dataset
+    from ..inspection.cam_metrics import require_feature_layers
     import torch
     if not isinstance(images, int) or images < 2:
         raise ConfigError(f"images must be an integer of at least 2 (an interval needs two), got {images}")
@@ -172,13 +173,16 @@ def run_fig5(pairs=None, images: int = DEFAULT_IMAGES, road_images: int = DEFAUL
     started, summaries, per_image = time.perf_counter(), [], {}
     for pair, paths in chosen:
         pair_started = time.perf_counter()
+        models = {side: load_checkpoint(path)[0] for side, path in paths.items()}
+        for model in models.values():
+            require_feature_layers(model)        # before the data: a wrong checkpoint fails at once
         test = load_dataset(pair.dataset, False, data_dir, download=False)
         if images > len(test.labels):
             raise ConfigError(f"{pair.dataset} has {len(test.labels)} test images, asked for {images}")
         x, labels = test.images[:images].cpu(), [int(c) for c in test.labels[:images]]
         scores, timings, correct = {}, {}, {}
         for side, path in paths.items():
-            model, _ = load_checkpoint(path)
+            model = models[side]
             emit({"kind": "network", "pair": pair.key, "side": side, "path": str(path)})
             scores[side], timings[side] = score_network(model, x, labels, road_images, seed)
             with torch.no_grad():
