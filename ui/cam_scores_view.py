@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
+from arelu_core.data import dataset_info
 from arelu_core.inspection.cam_metrics import METRICS, OBJECT_THRESHOLD, cam_scores, object_share
 from arelu_core.reproduce.fig5 import SHIPPED_FIG5, load_fig5, pair_result
 
@@ -77,7 +78,7 @@ def render_verdict(paths: list) -> None:
                    "images": m["difference"]["n"]} for m in pair["metrics"].values()],
                  hide_index=True, key="fig5_shipped_verdict")
     st.caption(f"Shipped figure (assets/results/fig5, made by `arelu reproduce fig5`): Grad-CAM of the true label at "
-               f"{pair['layer']}, on the first {pair['images']} {pair['dataset']} test images (ROAD: the first "
+               f"{pair['layer']}, on the first {pair['images']} {dataset_info(pair['dataset']).name} test images (ROAD: the first "
                f"{pair['road_images']}); means with 95% intervals, the difference paired per image. The object covers "
                f"{pair['object_share']['mean']:.0%} of an image on average. Accuracy on these images: ReLU "
                f"{pair['accuracy']['relu']:.1%}, AReLU {pair['accuracy']['arelu']:.1%}. Made {summary['created'][:10]}.")

@@ -68,6 +68,15 @@ def fig5_cam(model: nn.Module, image, target: int, layer: int = 0) -> np.ndarray
     return stages[layer].heat
 
 
+def layer_size(model: nn.Module, image, layer: int = 0) -> tuple[int, int]:
+    """(H, W) of feature layer `layer`'s maps before the CAM is upsampled to the image: what it can resolve."""
+    if require_feature_layers(model) == "blocks":
+        with torch.no_grad(), eval_mode(model):
+            return tuple(model.logits_and_features(_batch(image))[1][layer]["post"].shape[-2:])
+    from ..deep_cam import deep_cams
+    return tuple(deep_cams(model, _batch(image)[0], 0)[0][layer].raw_size)
+
+
 def require_feature_layers(model: nn.Module) -> str:
     """"blocks" (MNIST-Conv's feature_layers()) or "stages" (a deep network's); ConfigError for neither."""
     for kind, method in (("blocks", "feature_layers"), ("stages", "stages")):

@@ -8,7 +8,7 @@ Per metric: each network's mean with a 95% t interval, the paired difference ARe
 interval, and who is better; then the claim's verdict (claim_verdict).
 
 The layer: ResNet-18's first layer (conv1 -> bn1 -> act1, 28x28), the paper's Fig. 5. MNIST-Conv's
-counterpart is block 1 after its activation (conv -> pool -> activation, 14x14): the first map the
+counterpart is block 1 after its activation (conv -> pool -> activation, 12x12): the first map the
 activation shapes (blocks[0].act).
 """
 from __future__ import annotations
@@ -44,11 +44,11 @@ class Fig5Pair:
 
 
 PAIRS = {p.key: p for p in (
-    Fig5Pair("mnist", "MNIST-Conv on MNIST", "mnist", "relu.pt", "arelu.pt", "block 1 after the activation (14×14)"),
+    Fig5Pair("mnist", "MNIST-Conv on MNIST", "mnist", "relu.pt", "arelu.pt", "block 1 after the activation"),
     Fig5Pair("fashion-mnist", "MNIST-Conv on Fashion-MNIST", "fashion-mnist", "fashion-mnist/relu.pt",
-             "fashion-mnist/arelu.pt", "block 1 after the activation (14×14)"),
+             "fashion-mnist/arelu.pt", "block 1 after the activation"),
     Fig5Pair("resnet18", "ResNet-18 on Fashion-MNIST", "fashion-mnist", "deep/resnet18_relu_fashion-mnist.pt",
-             "deep/resnet18_arelu_fashion-mnist.pt", "first layer: act1 after conv1, bn1 (28×28)"),
+             "deep/resnet18_arelu_fashion-mnist.pt", "first layer: act1 after conv1, bn1"),
 )}
 
 
@@ -162,7 +162,7 @@ def run_fig5(pairs=None, images: int = DEFAULT_IMAGES, road_images: int = DEFAUL
     from .. import __version__
     from ..checkpoint import load_checkpoint
     from ..data import load_dataset
-    from ..inspection.cam_metrics import require_feature_layers
+    from ..inspection.cam_metrics import layer_size, require_feature_layers
     import torch
     if not isinstance(images, int) or images < 2:
         raise ConfigError(f"images must be an integer of at least 2 (an interval needs two), got {images}")
@@ -190,6 +190,8 @@ def run_fig5(pairs=None, images: int = DEFAULT_IMAGES, road_images: int = DEFAUL
         from ..inspection.cam_metrics import object_share
         shares = [object_share(image) for image in x]
         summary = summarise_pair(pair, scores, labels, shares, correct)
+        height, width = layer_size(models["relu"], x[0])
+        summary["layer"] = f"{pair.layer} ({height}×{width})"
         summary.update(checkpoints={side: _shown(path) for side, path in paths.items()},
                        sha256={side: file_sha256(path) for side, path in paths.items()},
                        timings=timings, seconds=time.perf_counter() - pair_started)
