@@ -88,7 +88,7 @@ def test_deep_network_first_layer_and_a_model_without_feature_layers(data_dir):
     with pytest.raises(ConfigError, match="has no feature layers"):
         compute_cam(model, image, 0)                          # MNIST-Conv's CAMs asked of a ResNet: one line
     flat = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
-    with pytest.raises(ConfigError, match="^Sequential has no feature layers: CAM metrics need"):
+    with pytest.raises(ConfigError, match="^Sequential has no feature layers: class activation maps and their metrics"):
         fig5_cam(flat, image, label)
 
 
@@ -136,8 +136,8 @@ def test_cli_fig5_bad_input_is_one_line(monkeypatch, capsys):
     code = main(["reproduce", "fig5", "--checkpoints", str(MODELS / "relu.pt"), str(MODELS / "arelu.pt"),
                  "--images", "4", "--road-images", "0"])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and err == ("error: Sequential has no feature layers: CAM metrics need an MNIST-Conv or a deep "
-                                 "network checkpoint")
+    assert code == 2 and err == ("error: Sequential has no feature layers: class activation maps and their metrics "
+                                 "need an MNIST-Conv or a deep network checkpoint")
     assert main(["reproduce", "fig5", "--images", "1"]) == 2
     assert main(["reproduce", "fig5", "--pairs", "cifar"]) == 2
     err = capsys.readouterr().err.strip().splitlines()

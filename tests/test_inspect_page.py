@@ -183,3 +183,38 @@ def test_deep_view_scores_the_first_layer_and_shows_the_resnet_verdict(page):
     table = _score_table(page)
     assert len(table) == 5 and all(np.isfinite(v) for pair in table.values() for v in pair)
     _shipped_claim(page, "resnet18")
+
+
+def test_a_checkpoint_without_feature_layers_is_one_line_on_the_page(monkeypatch):
+    """CAMs and their scores asked of a network with no feature layers: one error line, no traceback."""
+    import torch.nn as nn
+    import ui.common
+
+    class WithoutFeatureLayers(nn.Module):
+        """The shipped AReLU MNIST-Conv's forward pass, without feature_layers(): nothing for a CAM to hook."""
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.activation_name = inner, inner.activation_name
+
+        def forward_features(self, x):
+            return self.inner.forward_features(x)
+
+        def logits(self, x):
+            return self.inner.logits(x)
+
+        def activation_parameters(self):
+            return self.inner.activation_parameters()
+
+    real = ui.common.load_checkpoint_cached
+
+    def load(path):
+        model, meta = real(path)
+        return (WithoutFeatureLayers(model), meta) if path.name == "arelu.pt" else (model, meta)
+    monkeypatch.setattr(ui.common, "load_checkpoint_cached", load)
+    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Could not compute the class activation maps: WithoutFeatureLayers has no "
+                                           "feature layers: class activation maps and their metrics need an MNIST-Conv "
+                                           "or a deep network checkpoint"]
+    assert not at.dataframe                                   # no scores of maps that could not be made

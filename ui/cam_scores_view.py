@@ -20,8 +20,9 @@ VERDICT_STYLE = {"supported": st.success, "contradicted": st.error}
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _scores(path: str, _model, image: np.ndarray, cam: np.ndarray, target: int, road: bool) -> dict:
-    """One network's scores of one map (cached: a rerun for another widget does not recompute them)."""
+def _scores(path: str, stamp: float, _model, image: np.ndarray, cam: np.ndarray, target: int, road: bool) -> dict:
+    """One network's scores of one map (cached: a rerun for another widget does not recompute them; the
+    checkpoint's path and modification time stand for the model)."""
     return cam_scores(_model, image, cam, target, road=road)
 
 
@@ -34,7 +35,7 @@ def render_scores(models: list, paths: list, names: list[str], image, cams: list
                           "quiet CPU (a ResNet-18 takes longer).")
     image = np.asarray(image, dtype=np.float32)
     started = time.perf_counter()
-    scores = [_scores(str(path), model, image, np.asarray(cam, dtype=np.float32), int(target), road)
+    scores = [_scores(str(path), Path(path).stat().st_mtime, model, image, np.asarray(cam, dtype=np.float32), int(target), road)
               for path, model, cam, target in zip(paths, models, cams, targets)]
     seconds = time.perf_counter() - started
     rows = [{"metric": metric.name + (" ↑" if metric.higher_is_better else " ↓"),

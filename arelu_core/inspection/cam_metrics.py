@@ -26,7 +26,7 @@ from torch import nn
 
 from ..errors import ConfigError
 from ._runtime import eval_mode, one_thread
-from .cams import _Logits, cam_on_ink, compute_cam, model_name
+from .cams import _Logits, cam_on_ink, compute_cam, model_name, no_feature_layers
 
 OBJECT_THRESHOLD = 0.1          # grey level above which a pixel belongs to the digit / garment
 ROAD_PERCENTILES = (10, 20, 30, 40, 50, 60, 70, 80, 90)   # ROADCombined's own default
@@ -82,8 +82,7 @@ def require_feature_layers(model: nn.Module) -> str:
     for kind, method in (("blocks", "feature_layers"), ("stages", "stages")):
         if callable(getattr(model, method, None)):
             return kind
-    raise ConfigError(f"{model_name(model)} has no feature layers: CAM metrics need an MNIST-Conv or a deep network "
-                      f"checkpoint")
+    raise no_feature_layers(model)
 
 
 def mass_on_object(cam: np.ndarray, image, threshold: float = OBJECT_THRESHOLD) -> float:

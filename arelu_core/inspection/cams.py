@@ -72,11 +72,17 @@ def model_name(model: nn.Module) -> str:
     return f"{network} with {activation}" if network and activation else type(model).__name__
 
 
+def no_feature_layers(model: nn.Module) -> ConfigError:
+    """The one line for a model whose feature maps a CAM cannot hook."""
+    return ConfigError(f"{model_name(model)} has no feature layers: class activation maps and their metrics need an "
+                       f"MNIST-Conv or a deep network checkpoint")
+
+
 def feature_layers(model: nn.Module) -> list[dict[str, nn.Module]]:
-    """MNIST-Conv's per-block CAM layers; ConfigError (one line) for a model that has none."""
+    """MNIST-Conv's per-block CAM layers; ConfigError (one line) for a model that has none (a deep network's
+    stages are deep_cam's)."""
     if not callable(getattr(model, "feature_layers", None)):
-        raise ConfigError(f"{model_name(model)} has no feature layers (model.feature_layers()): these CAMs need an "
-                          f"MNIST-Conv checkpoint; a deep network's Grad-CAM is arelu_core.deep_cam")
+        raise no_feature_layers(model)
     return model.feature_layers()
 
 
