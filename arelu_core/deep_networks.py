@@ -157,8 +157,12 @@ class DeepNetwork(nn.Module):
         self.activation_name, self.activation_params = activation, dict(activation_params)
         self.in_channels, self.num_classes = in_channels, num_classes
 
+    def logits(self, x):
+        """Class scores before softmax (what CAMs and their metrics explain), as MNISTConv.logits."""
+        return self.net(x).float()
+
     def forward(self, x):
-        return F.log_softmax(self.net(x).float(), dim=1)
+        return F.log_softmax(self.logits(x), dim=1)
 
     def activation_modules(self) -> list[tuple[str, nn.Module]]:
         """(qualified name, module) of every activation site, in forward order of construction."""

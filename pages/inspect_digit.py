@@ -4,13 +4,12 @@ The page only draws: arelu_core.inspection prepares the digit, runs the models a
 """
 import time
 
-import numpy as np
 import streamlit as st
 
 from arelu_core import activation_info, explore, inspection
 from arelu_core.data import DATASETS, dataset_info, gallery_path
 from arelu_core.errors import AReLULabError, one_line
-from ui import deep_cam_view
+from ui import cam_scores_view, deep_cam_view
 from ui import inspect_figures as figures
 from ui.common import checkpoint_label, list_checkpoints, load_checkpoint_cached, user_errors
 from ui.navigation import through_app
@@ -100,7 +99,7 @@ if problem:
     st.error(problem)
     st.stop()
 if hasattr(models[0], "network_name"):
-    deep_cam_view.render(models, metas, names, user_errors)
+    deep_cam_view.render(models, metas, names, user_errors, paths=[entry_a.path, entry_b.path])
     st.stop()
 if (info.channels, info.size, info.size) != inspection.MNIST_SHAPE:   # MNIST-Conv views: 28x28 grey only
     st.info(f"This page inspects 28×28 grey images with MNIST-Conv; {info.describe()} checkpoints of it can be "
@@ -269,20 +268,21 @@ if comparisons:
                  if target is None else f"class {info.class_names[target]}")
     st.caption(f"{inspection.CAM_METHODS[method]} of {explained}. Each map is scaled to [0, 1] on its own; "
                "the bottom row is A's map minus B's: red where A looks more, blue where B does.")
-    left, right = st.columns([3, 1])
+    left, right = st.columns([2, 1])
     left.plotly_chart(figures.cam_figure(comparisons, names, pixels, [size > 1 for size in sizes]), key="inspect_cams")
-    with right:
-        st.markdown("**How focused?**")
-        st.caption("Share of each map's weight that lies on the digit's strokes (pixels above 0.2).")
-        for block, comparison in [(b, c) for b, c in enumerate(comparisons) if sizes[b] > 1]:
-            a, b = comparison.on_ink_a, comparison.on_ink_b
-            st.metric(f"Block {block + 1}: on the strokes, A / B",
-                      f"{a:.0%} / {b:.0%}" if np.isfinite(a) and np.isfinite(b) else "n/a")
-            if np.isfinite(comparison.correlation):
-                st.caption(f"Block {block + 1}: maps correlate at r = {comparison.correlation:.2f}")
-        if method in ("gradcam", "gradcam++") and min(comparisons[0].on_ink_a, comparisons[0].on_ink_b) < 0.1:
-            st.caption("Block 1 lights the background? Grad-CAM gives each channel one weight, and in the first "
-                       "block those weights often turn negative on the strokes. Layer-CAM and HiRes-CAM weigh "
-                       "every pixel and localise better in early blocks.")
+    paths, scores = [entry_a.path, entry_b.path], None
+    with right, user_errors("Could not score the maps"):
+        st.markdown("**How focused? Block 1's maps, scored**")
+        stage_name = {"post": "after the activation", "pre": "before it"}[stage]
+        scores = cam_scores_view.render_scores(
+            models, paths, names, digit[0], [comparisons[0].cam_a, comparisons[0].cam_b],
+            [r.predicted if target is None else target for r in results],
+            f"{inspection.CAM_METHODS[method]} at block 1 ({stage_name}), for the class it explains", key="inspect_cam")
+    if scores and method in ("gradcam", "gradcam++") and min(s["on_object"] for s in scores) < 0.1:
+        right.caption("Block 1 lights the background? Grad-CAM gives each channel one weight, and in the first "
+                      "block those weights often turn negative on the strokes. Layer-CAM and HiRes-CAM weigh "
+                      "every pixel and localise better in early blocks.")
+    with user_errors("Could not read the shipped Fig. 5 results"):
+        cam_scores_view.render_verdict(paths)
 st.caption(f"Computing the predictions, feature maps and {len(sizes) * 2} CAMs of both networks took "
            f"{compute_seconds * 1000:.0f} ms; drawing them is the browser's work.")

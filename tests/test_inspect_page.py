@@ -136,3 +136,85 @@ def test_deep_checkpoints_show_grad_cam_per_stage_and_a_mismatch_is_one_line(pag
     assert len(page.get("plotly_chart")) == 2          # the first layer, and every stage
     page.slider(key="deep_cam_sample").set_value(3).run()
     assert not page.exception and not page.error
+
+
+def _score_table(at) -> dict:
+    """The live scores table: {metric row: (A, B)}."""
+    table = at.dataframe[0].value
+    return {row["metric"]: (row.iloc[1], row.iloc[2]) for _, row in table.iterrows()}
+
+
+def _shipped_claim(at, pair_key: str):
+    from arelu_core.reproduce.fig5 import load_fig5
+    pair = next(p for p in load_fig5()["pairs"] if p["key"] == pair_key)
+    verdict = [e.value for kind in ("success", "info", "error") for e in at.get(kind) if "shipped figure" in e.value]
+    assert len(verdict) == 1 and f"is **{pair['claim']['verdict']}** for {pair['title']}" in verdict[0]
+    assert f"on the first {pair['images']} " in shown(at) and "Shipped figure" in shown(at)
+    assert len(at.dataframe[1].value) == len(pair["metrics"])
+
+
+def test_cam_scores_of_both_checkpoints_and_the_shipped_verdict(page):
+    """Fig. 5 measured: block 1's maps scored live (pytorch-grad-cam's metrics, share on the object) beside the
+    maps, and the test-set verdict read from the shipped results of this pair."""
+    from arelu_core.checkpoint import load_checkpoint
+    from arelu_core.inspection.cam_metrics import METRICS, cam_scores
+    table = _score_table(page)
+    assert list(table) == [m.name + (" ↑" if m.higher_is_better else " ↓") for m in METRICS.values()]
+    gallery = inspection.load_gallery()
+    digit = inspection.as_digit_tensor(gallery.images[gallery.of_class(7)[0]])      # the page's default digit
+    for side, name in enumerate(("relu", "arelu")):
+        model, _ = load_checkpoint(APP.parent / "models" / f"{name}.pt")
+        cam = inspection.compute_cam(model, digit, 0, "post", "gradcam", 7)          # both predict 7
+        expected = cam_scores(model, digit[0], cam, 7)
+        for key, metric in METRICS.items():
+            row = metric.name + (" ↑" if metric.higher_is_better else " ↓")
+            assert table[row][side] == pytest.approx(expected[key], abs=1e-6), (name, key)
+    _shipped_claim(page, "mnist")
+    page.toggle(key="inspect_cam_road").set_value(False).run()
+    assert not page.exception and len(_score_table(page)) == len(METRICS) - 1        # ROAD only on request
+
+
+def test_deep_view_scores_the_first_layer_and_shows_the_resnet_verdict(page):
+    page.segmented_control(key="inspect_dataset").set_value("fashion-mnist").run()
+    _shipped_claim(page, "fashion-mnist")                      # MNIST-Conv on Fashion-MNIST: its own pair
+    page.selectbox(key="inspect_model_a_fashion-mnist").select_index(_deep_entry(page, "ReLU")).run()
+    page.selectbox(key="inspect_model_b_fashion-mnist").select_index(_deep_entry(page, "AReLU")).run()
+    assert not page.exception and not page.error
+    table = _score_table(page)
+    assert len(table) == 5 and all(np.isfinite(v) for pair in table.values() for v in pair)
+    _shipped_claim(page, "resnet18")
+
+
+def test_a_checkpoint_without_feature_layers_is_one_line_on_the_page(monkeypatch):
+    """CAMs and their scores asked of a network with no feature layers: one error line, no traceback."""
+    import torch.nn as nn
+    import ui.common
+
+    class WithoutFeatureLayers(nn.Module):
+        """The shipped AReLU MNIST-Conv's forward pass, without feature_layers(): nothing for a CAM to hook."""
+        def __init__(self, inner):
+            super().__init__()
+            self.inner, self.activation_name = inner, inner.activation_name
+
+        def forward_features(self, x):
+            return self.inner.forward_features(x)
+
+        def logits(self, x):
+            return self.inner.logits(x)
+
+        def activation_parameters(self):
+            return self.inner.activation_parameters()
+
+    real = ui.common.load_checkpoint_cached
+
+    def load(path):
+        model, meta = real(path)
+        return (WithoutFeatureLayers(model), meta) if path.name == "arelu.pt" else (model, meta)
+    monkeypatch.setattr(ui.common, "load_checkpoint_cached", load)
+    at = AppTest.from_file(str(APP), default_timeout=RUN_TIMEOUT).run()
+    at.switch_page(PAGE).run()
+    assert not at.exception
+    assert [e.value for e in at.error] == ["Could not compute the class activation maps: WithoutFeatureLayers has no "
+                                           "feature layers: class activation maps and their metrics need an MNIST-Conv "
+                                           "or a deep network checkpoint"]
+    assert not at.dataframe                                   # no scores of maps that could not be made

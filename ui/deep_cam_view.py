@@ -12,6 +12,7 @@ import streamlit as st
 from plotly.subplots import make_subplots
 
 from arelu_core.deep_cam import compare_deep
+from ui import cam_scores_view
 
 # Inferno with its first stop as rgb(): Streamlit rewrites the strings "#000001".."#00000N" in figures.
 CAM_SCALE = [[i / (len(plotly.colors.sequential.Inferno) - 1), "rgb(0, 0, 4)" if i == 0 else color]
@@ -83,8 +84,9 @@ def cam_grid(pairs, image: np.ndarray, names: list[str]) -> go.Figure:
     return fig
 
 
-def render(models: list, metas: list[dict], names: list[str], user_errors) -> None:
-    """The deep-network view of the page (called when both checkpoints are deep networks)."""
+def render(models: list, metas: list[dict], names: list[str], user_errors, paths: list | None = None) -> None:
+    """The deep-network view of the page (called when both checkpoints are deep networks); `paths`: the two
+    checkpoint files (the shipped Fig. 5 figure is looked up by them)."""
     from arelu_core.data import dataset_info
     from arelu_core.deep_networks import network_info
     dataset = metas[0].get("dataset") or "mnist"
@@ -123,8 +125,18 @@ def render(models: list, metas: list[dict], names: list[str], user_errors) -> No
                     f"(its own top class: {classes[int(np.argmax(probs_b))]})")
     first, every = st.tabs(["First layer (paper Fig. 5)", "Every stage"])
     with first:
-        st.plotly_chart(cam_grid(pairs[:1], image, names), key="deep_cam_first")
+        grid, scored = st.columns([2, 1]) if paths else (st.container(), None)
+        grid.plotly_chart(cam_grid(pairs[:1], image, names), key="deep_cam_first")
+        if scored is not None:
+            with scored, user_errors("Could not score the maps"):
+                st.markdown("**How focused? The first layer's maps, scored**")
+                cam_scores_view.render_scores(models, paths, names, image, [pairs[0].cam_a, pairs[0].cam_b],
+                                              [target, target], f"Grad-CAM at the first layer, for {classes[target]}",
+                                              key="deep_cam")
     with every:
         st.plotly_chart(cam_grid(pairs, image, names), key="deep_cam_all")
     st.caption("Each map is scaled to [0, 1] on its own (Grad-CAM's ReLU keeps positive evidence only); "
                "coarse stages are upsampled bilinearly to the image. Outline: the image at 30% intensity.")
+    if paths:
+        with user_errors("Could not read the shipped Fig. 5 results"):
+            cam_scores_view.render_verdict(paths)

@@ -28,8 +28,10 @@ _CAM_LOCK = threading.Lock()
 
 
 def load_cam_library() -> None:
-    """Import pytorch_grad_cam now (it takes seconds) rather than inside the first compute_cam."""
+    """Import pytorch_grad_cam now (it takes seconds) rather than inside the first compute_cam or CAM metric."""
     _cam_classes()
+    import pytorch_grad_cam.metrics.cam_mult_image  # noqa: F401  (cam_metrics: scipy's sparse solver for ROAD)
+    import pytorch_grad_cam.metrics.road  # noqa: F401
 
 
 def _cam_classes() -> dict:
@@ -63,6 +65,27 @@ class _Logits(nn.Module):
         return self.model.logits(x)
 
 
+def model_name(model: nn.Module) -> str:
+    """'ResNet-18 with relu', 'MNIST-Conv with arelu' or the class's name: for error messages."""
+    network = getattr(model, "network_name", None) or ("mnist-conv" if hasattr(model, "blocks") else None)
+    activation = getattr(model, "activation_name", None)
+    return f"{network} with {activation}" if network and activation else type(model).__name__
+
+
+def no_feature_layers(model: nn.Module) -> ConfigError:
+    """The one line for a model whose feature maps a CAM cannot hook."""
+    return ConfigError(f"{model_name(model)} has no feature layers: class activation maps and their metrics need an "
+                       f"MNIST-Conv or a deep network checkpoint")
+
+
+def feature_layers(model: nn.Module) -> list[dict[str, nn.Module]]:
+    """MNIST-Conv's per-block CAM layers; ConfigError (one line) for a model that has none (a deep network's
+    stages are deep_cam's)."""
+    if not callable(getattr(model, "feature_layers", None)):
+        raise no_feature_layers(model)
+    return model.feature_layers()
+
+
 def compute_cam(model: nn.Module, digit, block_index: int, stage: str = "post", method: str = "gradcam",
                 target_class: int | None = None) -> np.ndarray:
     """An [H, W] heat map in [0, 1] (the input's size): where block `block_index` holds evidence for a class.
@@ -76,7 +99,7 @@ def compute_cam(model: nn.Module, digit, block_index: int, stage: str = "post", 
     key = _resolve_method(method)
     if stage not in CAM_STAGES:
         raise ConfigError(f"unknown stage {stage!r}; choose 'post' (after the activation) or 'pre' (before it)")
-    layers = model.feature_layers()
+    layers = feature_layers(model)
     if not isinstance(block_index, (int, np.integer)) or not 0 <= block_index < len(layers):
         raise ConfigError(f"block index must be 0..{len(layers) - 1}, got {block_index}")
     x = as_digit_tensor(digit).to(device_of(model))

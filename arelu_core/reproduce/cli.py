@@ -1,4 +1,4 @@
-"""`arelu reproduce table1|fig2|fig3|table4 [...]`: the paper in one command (hooked in by arelu_core.cli)."""
+"""`arelu reproduce table1|fig2|fig3|table4|fig4|fig5 [...]`: the paper in one command (hooked in by arelu_core.cli)."""
 from __future__ import annotations
 
 import argparse
@@ -23,11 +23,11 @@ def _split(values, kind=str):
 
 
 def register_cli(subparsers) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("reproduce", help="reproduce the paper's Table 1, Fig. 2, Fig. 3, Table 2, Table 3 (MAML) "
+    p = subparsers.add_parser("reproduce", help="reproduce the paper's Table 1, Fig. 2, Fig. 3, Table 2, Table 3 (MAML), Fig. 4, Fig. 5 "
                                                 "or Table 4 (resumable)",
                               description="Train the paper's MNIST grids, several models per computation. Finished runs "
                                           "are appended to <out>/runs.jsonl and skipped when the command is run again.")
-    p.add_argument("experiment", choices=EXPERIMENT_NAMES + ("fig4",) + META_EXPERIMENTS, help="which table or figure")
+    p.add_argument("experiment", choices=EXPERIMENT_NAMES + ("fig4", "fig5") + META_EXPERIMENTS, help="which table or figure")
     p.add_argument("--activations", nargs="+", metavar="NAME", help="registry names (default: the paper's)")
     p.add_argument("--optimizers", nargs="+", metavar="OPT", help="sgd and/or adam")
     p.add_argument("--lrs", nargs="+", metavar="LR", help="learning rates, e.g. 1e-2 1e-3")
@@ -61,6 +61,12 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--test-tasks", type=int, help="Table 3: held-out tasks from MNIST's test digits (default 500)")
     p.add_argument("--mode", choices=("vectorised", "looped"), default="vectorised",
                    help="Table 3: a meta-step's tasks vmapped (default) or one by one (same meta-gradients)")
+    # Fig. 5 (CAM metrics of the shipped ReLU/AReLU pairs)
+    p.add_argument("--pairs", nargs="+", metavar="PAIR", help="fig5: mnist, fashion-mnist and/or resnet18 (default: all)")
+    p.add_argument("--checkpoints", nargs=2, metavar=("RELU", "ARELU"), help="fig5: score these two checkpoints instead")
+    p.add_argument("--images", type=int, help="fig5: first N test images (default 1000)")
+    p.add_argument("--road-images", type=int, help="fig5: ROAD on the first N of them (default 200; ROAD is slow)")
+    p.add_argument("--road-seed", type=int, default=0, help="fig5: seed of ROAD's imputation noise (default 0)")
     p.add_argument("--json", action="store_true", help="print one JSON object as the last line, no table")
     p.set_defaults(handler=cmd_reproduce)
     return p
@@ -91,19 +97,45 @@ def cmd_fig4(args) -> dict:
     return summary
 
 
+def cmd_fig5(args) -> dict:
+    from .fig5 import DEFAULT_IMAGES, DEFAULT_ROAD_IMAGES, format_fig5, run_fig5
+    if args.threads is not None:
+        _set_threads(args.threads)
+
+    def progress(event):
+        if not args.json and event["kind"] == "network":
+            print(f"scoring {event['pair']}: {event['side']} ({event['path']})", file=sys.stderr, flush=True)
+
+    images = DEFAULT_IMAGES if args.images is None else args.images
+    road = min(DEFAULT_ROAD_IMAGES, images) if args.road_images is None else args.road_images
+    result = run_fig5(pairs=_split(args.pairs), images=images, road_images=road, seed=args.road_seed,
+                      data_dir=args.data_dir, out=args.out or "results/fig5", checkpoints=args.checkpoints,
+                      progress=progress)
+    if not args.json:
+        print(format_fig5(result))
+        print(f"results: {result['results_file']}")
+    return result
+
+
+def _set_threads(threads: int) -> None:
+    if threads < 1:
+        from ..errors import ConfigError
+        raise ConfigError(f"threads must be a positive integer, got {threads}")
+    import torch
+    torch.set_num_threads(threads)   # this process only: the CLI owns it
+
+
 def cmd_reproduce(args) -> dict:
     from .run import run_experiment
     if args.experiment == "fig4":
         return cmd_fig4(args)
+    if args.experiment == "fig5":
+        return cmd_fig5(args)
     from .summary import format_table
     quiet = args.json
     started = time.perf_counter()
     if args.threads is not None:
-        if args.threads < 1:
-            from ..errors import ConfigError
-            raise ConfigError(f"threads must be a positive integer, got {args.threads}")
-        import torch
-        torch.set_num_threads(args.threads)   # this process only: the CLI owns it
+        _set_threads(args.threads)
 
     def progress(event):
         if quiet:
