@@ -13,20 +13,21 @@ REFERENCE = dict(color="#9aa0a6", dash="dot", width=1.5)
 LAYER_COLORS = ["#1b9e77", "#d95f02", "#7570b3"]  # layers 1-3, apart from the per-activation palette
 
 
-def function_and_derivative() -> go.Figure:
+def function_and_derivative(height: int = 430) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("F(x)", "dF/dx"), horizontal_spacing=0.08)
     fig.update_xaxes(title_text="x", zeroline=True)
-    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), height=430,
+    fig.update_layout(margin=dict(l=10, r=10, t=40, b=10), height=height,
                       legend=dict(orientation="h", yanchor="bottom", y=-0.32, x=0))
     return fig
 
 
 def add_curve(fig: go.Figure, x: np.ndarray, curve: Curve, color: str, width: float = 2.0,
-              dash: str | None = None, legendgroup: str | None = None) -> None:
-    group = legendgroup or curve.label
+              dash: str | None = None, legendgroup: str | None = None, label: str | None = None) -> None:
+    label = label or curve.label
+    group = legendgroup or label
     line = dict(color=color, width=width, dash=dash)
-    fig.add_trace(go.Scatter(x=x, y=curve.y, name=curve.label, line=line, legendgroup=group), row=1, col=1)
-    fig.add_trace(go.Scatter(x=x, y=curve.dy, name=curve.label, line=line, legendgroup=group, showlegend=False),
+    fig.add_trace(go.Scatter(x=x, y=curve.y, name=label, line=line, legendgroup=group), row=1, col=1)
+    fig.add_trace(go.Scatter(x=x, y=curve.dy, name=label, line=line, legendgroup=group, showlegend=False),
                   row=1, col=2)
 
 
