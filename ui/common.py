@@ -94,10 +94,22 @@ def list_checkpoints(include_deep: bool = False) -> list[CheckpointEntry]:
     return find_checkpoints(include_deep=include_deep)
 
 
+def checkpoint_family(entry: CheckpointEntry) -> tuple[str, str] | None:
+    """(network, dataset) of a checkpoint: the manifest says, else its metadata (read once, cached). Two
+    checkpoints of one family can be compared on one image. None: the file cannot be read (choosing it says why)."""
+    if entry.network and entry.dataset:
+        return entry.network, entry.dataset
+    try:
+        metadata = load_checkpoint_cached(entry.path)[1]
+    except Exception:
+        return None
+    return (entry.network or metadata.get("network") or "mnist-conv"), (entry.dataset or metadata.get("dataset") or "mnist")
+
+
 def checkpoint_label(entry: CheckpointEntry) -> str:
-    """'AReLU · shipped · 97.80%' or '<file name> · saved run'."""
+    """'AReLU · shipped · 97.80%', 'ResNet-18 AReLU (...) · shipped · 81.38%' or '<file name> · saved run'."""
     parts = [entry.title, "shipped" if entry.source == "shipped" else "saved run"]
-    if entry.source == "shipped" and entry.activation:
+    if entry.source == "shipped" and entry.activation and entry.network in (None, "mnist-conv"):
         with contextlib.suppress(AReLULabError):
             parts[0] = activation_info(entry.activation).name
     if entry.test_accuracy is not None:

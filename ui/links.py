@@ -72,6 +72,7 @@ class ViewLink:
         self.known: set[str] = set()
         self.problems: list[str] = []
         self.top = st.container()
+        self.button = None                    # where the "Link to this view" button goes (default: under the title)
 
     def add(self, key: str, value: Any, default: Any, format_func: Callable[[Any], str] | None = None) -> Any:
         """Record what the widget bound to `key` shows (returns the value, to write it in one line)."""
@@ -104,6 +105,7 @@ class ViewLink:
             if problems:
                 st.warning("This link asks for settings this page cannot show; each is left out or back at its default: "
                            + "; ".join(problems) + ".", icon=":material/link_off:")
+        with self.button or self.top:
             with st.popover("Link to this view", icon=":material/link:"):
                 st.caption("This page with these settings: copy it (the button at the right) and share it.")
                 st.code(self.url(), language=None, wrap_lines=True)
