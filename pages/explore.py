@@ -10,19 +10,16 @@ from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
 from ui import charts
 from ui.common import (activation_colour, checkpoint_label, learnable_first_index, list_checkpoints,
                        load_checkpoint_cached, user_errors)
-from ui.links import BIND, ViewLink
+from ui.links import BIND, titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
-st.title("Explore the function")
-link = ViewLink("explore")
-st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; "
-           "the clamp C and the sigmoid σ turn them into the slopes the network really uses.")
+link = titled("Explore the function", "explore")
 
 # -- the two parameters, each with the slope it produces; what to draw beside AReLU ------------------
 defaults = activation_info("arelu").defaults
-alpha_column, alpha_value, beta_column, beta_value, more_column = st.columns([3, 1, 3, 1, 2], vertical_alignment="center")
+alpha_column, alpha_value, beta_column, beta_value, more_column = st.columns([3, 1.2, 3, 1.2, 2], vertical_alignment="center")
 alpha = link.add("explore_alpha", alpha_column.slider(
     "α (raw)", min_value=-0.5, max_value=1.5, value=defaults["alpha"], step=0.01, key="explore_alpha", bind=BIND,
     help=f"Learned per layer. Values outside [{ALPHA_MIN:g}, {ALPHA_MAX:g}] are clamped: try them."), defaults["alpha"])
@@ -30,10 +27,8 @@ beta = link.add("explore_beta", beta_column.slider(
     "β (raw)", min_value=-10.0, max_value=10.0, value=defaults["beta"], step=0.1, key="explore_beta", bind=BIND,
     help="Learned per layer. σ(β) squashes any value into (0, 1)."), defaults["beta"])
 negative_slope, positive_slope = explore.clamped_alpha(alpha), explore.amplification(beta)
-alpha_value.metric("C(α)", f"{negative_slope:.3f}", help="Slope for x < 0.")
-if negative_slope != alpha:
-    alpha_value.caption("clamped")
-beta_value.metric("1 + σ(β)", f"{positive_slope:.3f}", help="Slope for x ≥ 0.")
+alpha_value.markdown(f"**C(α) = {negative_slope:.3f}**  \nslope, x < 0{' (clamped)' if negative_slope != alpha else ''}")
+beta_value.markdown(f"**1 + σ(β) = {positive_slope:.3f}**  \nslope, x ≥ 0")
 
 name_of = lambda key: activation_info(key).name  # noqa: E731
 with more_column.popover("Draw beside AReLU", icon=":material/tune:", width="stretch"):
@@ -78,6 +73,8 @@ with user_errors("Could not draw the curves"):
         charts.add_curve(fig, x, curve, activation_colour(curve.name), width=3.0 if index == 0 else 2.2,
                          dash="dash" if is_elsa else None, label=label)
     st.plotly_chart(fig, key="explore_curves")
+    st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; the clamp C "
+               "and the sigmoid σ turn them into the slopes the network really uses.")
     for curve in drawn[1:]:
         if explore.same_curve(curve, arelu):
             st.caption(f"**{curve.label} is AReLU itself**: its dashed line lies exactly on AReLU's (largest "

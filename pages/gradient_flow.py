@@ -6,13 +6,12 @@ from arelu_core import activation_info, list_activations
 from arelu_core import gradient_flow as flow
 from ui.common import user_errors
 from ui.flow_figures import per_layer_figure, statistics_figure
-from ui.links import BIND, ViewLink
+from ui.links import BIND, titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
-st.title("Gradient flow")
-link = ViewLink("gradient_flow")
+link = titled("Gradient flow", "gradient_flow")
 st.caption("A stack of `depth` × [Linear(width, width) → activation], a linear classifier on top and a "
            "cross-entropy loss on one batch, straight after initialisation. Every activation gets the same "
            "weights (same seed), so only the activation differs. Does the gradient reach the first layers?")

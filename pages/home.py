@@ -6,13 +6,12 @@ import streamlit as st
 from arelu_core import activation_info, data, explore
 from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
 from arelu_core.trainer import device_label, resolve_device
-from ui.links import ViewLink
+from ui.links import titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
-st.title("AReLU Lab")
-link = ViewLink("")         # Home has no settings: its link is the address, and a stray parameter gets its note
+link = titled("AReLU Lab", "")
 st.caption("An interactive companion to Chen, Li & Xu, *AReLU: Attention-based Rectified Linear Unit* "
            "(arXiv:2006.13858).")
 

@@ -14,13 +14,12 @@ from ui import deep_cam_view
 from ui import inspect_figures as figures
 from ui.common import (checkpoint_family, checkpoint_label, list_checkpoints,
                        load_checkpoint_cached, user_errors)
-from ui.links import BIND, ViewLink
+from ui.links import BIND, titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
-st.title("Feature maps & Grad-CAM")
-link = ViewLink("inspect_digit")
+link = titled("Feature maps & Grad-CAM", "inspect_digit")
 st.caption("One image through two trained networks: feature maps before and after each activation (paper Fig. 1, "
            "right) and class activation maps, where each network finds evidence for a class (paper Fig. 5).")
 
@@ -60,7 +59,7 @@ def default_index(options, activation: str, fallback: int, besides=None) -> int:
 offered = [key for key in DATASETS if key in {f[1] for f in family.values() if f}] or ["mnist"]
 default_dataset = "mnist" if "mnist" in offered else offered[0]
 dataset_name = lambda key: dataset_info(key).name  # noqa: E731
-pick_dataset, pick_a, pick_b, link.button = st.columns([2, 3, 3, 1.3], vertical_alignment="bottom")
+pick_dataset, pick_source, pick_a, pick_b = st.columns([2.4, 2.8, 2.4, 2.4], vertical_alignment="bottom")
 dataset = link.add("inspect_dataset", pick_dataset.segmented_control(
     "Dataset", offered, default=default_dataset, required=True, format_func=dataset_name, key="inspect_dataset",
     bind=BIND, help="Checkpoints are listed by the dataset they were trained on."), default_dataset, dataset_name)
@@ -107,17 +106,16 @@ if (info.channels, info.size, info.size) != inspection.MNIST_SHAPE:   # MNIST-Co
     stop()
 
 # -- the digit ------------------------------------------------------------------------------------
-source_column, digit_column = st.columns([3, 1])
 has_gallery = gallery_path(dataset).exists()
 recipe = "the MNIST way" if dataset != "fashion-mnist" else "the Fashion-MNIST way"
-with source_column:
-    default_source = "Gallery" if has_gallery else "Upload"
-    source = link.add("inspect_source", st.segmented_control(
-        "Digit from" if dataset == "mnist" else "Image from",
-        ["Gallery", "Upload", "Draw"] if has_gallery else ["Upload", "Draw"], default=default_source, required=True,
-        key="inspect_source", bind=BIND,
-        help=f"Gallery: real {info.name} test images shipped with the app (works offline)."
-        if has_gallery else f"No {info.name} sample ships with the app: upload or draw one."), default_source)
+default_source = "Gallery" if has_gallery else "Upload"
+source = link.add("inspect_source", pick_source.segmented_control(
+    "Digit from" if dataset == "mnist" else "Image from",
+    ["Gallery", "Upload", "Draw"] if has_gallery else ["Upload", "Draw"], default=default_source, required=True,
+    key="inspect_source", bind=BIND,
+    help=f"Gallery: real {info.name} test images shipped with the app (works offline)."
+    if has_gallery else f"No {info.name} sample ships with the app: upload or draw one."), default_source)
+source_column, digit_column = st.columns([3, 1])
 link.expect("inspect_class", "inspect_sample")
 digit, digit_note = None, ""
 
@@ -158,7 +156,7 @@ else:
     with source_column:
         st.caption(f"Draw {'one digit' if dataset == 'mnist' else 'one shape'} with the mouse, white on black "
                    f"like {info.name}.")
-        st.space("medium")     # room for the canvas's floating toolbar (undo, redo, clear)
+        st.space("small")      # room for the canvas's floating toolbar (undo, redo, clear)
         try:
             from streamlit_drawable_canvas import st_canvas
             drawing = st_canvas(stroke_width=22, stroke_color="#FFFFFF", background_color="#000000",

@@ -10,15 +10,14 @@ from arelu_core.reproduce import EXPERIMENT_NAMES, experiment_progress, get_expe
 from arelu_core.reproduce.results import ResultsFile
 from ui.common import get_job_manager, session_owner_id
 from ui import reproduce_views as views
-from ui.links import BIND, ViewLink
+from ui.links import BIND, titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 JOB_KEY = "reproduce_job_id"
 
-st.title("Reproduce the paper")
-link = ViewLink("reproduce")
+link = titled("Reproduce the paper", "reproduce")
 st.markdown("The paper's MNIST experiments, several models trained per computation. The full grids run from the "
             "command line (`arelu reproduce table1`); here you see their results, and can run a small version live.")
 

@@ -112,3 +112,12 @@ class ViewLink:
         st.session_state[_CHECKED + self.page] = True
 
     rendered = False
+
+
+def titled(title: str, page: str) -> ViewLink:
+    """The page's title with its "Link to this view" button beside it (one row, room for the page's main view)."""
+    title_column, button_column = st.columns([3, 1], vertical_alignment="center")
+    title_column.title(title)
+    link = ViewLink(page)
+    link.button = button_column
+    return link
