@@ -71,8 +71,9 @@ def curves(names: list[str], x: np.ndarray, params: dict[str, dict] | None = Non
 
 
 def largest_difference(a: Curve, b: Curve) -> float:
-    """The largest |a - b| over the grid, of F(x) and of dF/dx."""
-    return float(max(np.max(np.abs(a.y - b.y)), np.max(np.abs(a.dy - b.dy))))
+    """The largest |F_a(x) - F_b(x)| over the grid. (Not dF/dx: at the kink x = 0 each activation picks its own
+    one-sided slope, ReLU's 0 where AReLU takes 1 + σ(β), so the same function may differ there.)"""
+    return float(np.max(np.abs(a.y - b.y)))
 
 
 def same_curve(a: Curve, b: Curve, tolerance: float = 1e-9) -> bool:

@@ -78,7 +78,7 @@ with user_errors("Could not draw the curves"):
     for curve in drawn[1:]:
         if explore.same_curve(curve, arelu):
             st.caption(f"**{curve.label} is AReLU itself**: its dashed line lies exactly on AReLU's (largest "
-                       f"difference on this grid {explore.largest_difference(curve, arelu):.1e}). ReLU passes x ≥ 0 "
+                       f"|difference| of F(x) on this grid {explore.largest_difference(curve, arelu):.1e}). ReLU passes x ≥ 0 "
                        "with slope 1 and nothing below; ELSA adds σ(β)·x and C(α)·x, giving 1 + σ(β) and C(α).")
     for note in skipped:
         st.caption(f"Skipped {note}.")
