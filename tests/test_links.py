@@ -181,3 +181,15 @@ def test_table1_is_coloured_by_accuracy_not_by_the_gap():
     assert [row[0] for row in trace.z] == [13.0, 92.0]
     assert trace.text[1][0].startswith("★ 92.0") and "(93.0)" in trace.text[1][0]
     assert trace.customdata[0][0] == "-23.00 points vs the reference"
+
+
+def test_feature_map_figures_spell_out_their_colour_scales():
+    """The Feature maps figures are built unvalidated (fast): a named scale would reach plotly.js, which knows
+    neither "gray" nor "RdBu_r" and drew its default instead."""
+    import numpy as np
+    from ui import inspect_figures as figures
+    maps = {"pre": np.linspace(-1, 1, 2 * 4 * 4).reshape(2, 4, 4), "post": np.zeros((2, 4, 4))}
+    layout = figures.feature_figure(maps, per_row=2).to_plotly_json()["layout"]
+    assert [stop[1] for stop in layout["coloraxis"]["colorscale"]][0] == "rgb(5,48,97)"      # RdBu_r: blue first
+    digit = figures.digit_figure(np.zeros((28, 28))).to_plotly_json()["data"][0]
+    assert list(digit["colorscale"][0]) == [0.0, "rgb(0, 0, 0)"] and list(digit["colorscale"][-1])[1] == "rgb(254, 254, 253)"

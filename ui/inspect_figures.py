@@ -17,7 +17,10 @@ CAM_SCALE = [[i / (len(plotly.colors.sequential.Inferno) - 1), "rgb(0, 0, 4)" if
              for i, color in enumerate(plotly.colors.sequential.Inferno)]
 STROKES_ON_HEAT = "rgba(120, 200, 255, 0.45)"   # light blue: stands out on Inferno's black and yellow
 STROKES_ON_DIFF = "rgba(0, 0, 0, 0.25)"
-MAP_SCALE = "RdBu_r"          # diverging: negatives blue, positives red, 0 white (what an activation changes)
+# Named scales written out: the figures here are built unvalidated (plain dicts), and only plotly.py, not the
+# browser's plotly.js, knows names such as "gray" or "RdBu_r".
+MAP_SCALE = plotly.colors.get_colorscale("RdBu_r")   # diverging: negatives blue, positives red, 0 white
+GRAY_SCALE = plotly.colors.get_colorscale("gray")
 
 
 def short_name(model) -> str:
@@ -79,7 +82,7 @@ def plain_figure(data: list[dict], layout: dict) -> go.Figure:
 
 
 def digit_figure(pixels: np.ndarray) -> go.Figure:
-    return plain_figure([heatmap(1, z=pixels, colorscale="gray", zmin=0, zmax=1, showscale=False,
+    return plain_figure([heatmap(1, z=pixels, colorscale=GRAY_SCALE, zmin=0, zmax=1, showscale=False,
                                  hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>")],
                         image_grid(1, 1, [], 0.0, 0.0, height=200, margin=dict(l=0, r=0, t=0, b=0)))
 
@@ -158,7 +161,7 @@ def cam_figure(comparisons: list, names: list[str], pixels: np.ndarray, spatial:
                                     hovertemplate="row %{y}, col %{x}: %{z:.2f}<extra></extra>"))
                 data.append(_outline(pixels, panel, line))
                 continue
-            data.append(heatmap(panel, z=pixels, colorscale="gray", zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
+            data.append(heatmap(panel, z=pixels, colorscale=GRAY_SCALE, zmin=0, zmax=1, showscale=False, hoverinfo="skip"))
             evidence = {1: comparison.cam_a, 2: comparison.cam_b}.get(row)
             text = "1×1 maps: no “where”" + ("" if evidence is None else
                                               "<br>evidence for the class: " + ("yes" if evidence.max() > 0 else "no"))
