@@ -70,6 +70,17 @@ def curves(names: list[str], x: np.ndarray, params: dict[str, dict] | None = Non
     return drawn, skipped
 
 
+def largest_difference(a: Curve, b: Curve) -> float:
+    """The largest |F_a(x) - F_b(x)| over the grid. (Not dF/dx: at the kink x = 0 each activation picks its own
+    one-sided slope, ReLU's 0 where AReLU takes 1 + σ(β), so the same function may differ there.)"""
+    return float(np.max(np.abs(a.y - b.y)))
+
+
+def same_curve(a: Curve, b: Curve, tolerance: float = 1e-9) -> bool:
+    """Is one curve the other on this grid (ReLU + ELSA and AReLU with the same α, β, say)?"""
+    return largest_difference(a, b) <= tolerance
+
+
 def elsa_names(include_non_elementwise: bool = False) -> list[str]:
     """'<base>+elsa' for every registered base activation (AReLU itself is ReLU + ELSA already)."""
     from .activations import list_activations

@@ -116,3 +116,53 @@ def compare(activations: list[str], config: FlowConfig, params: dict[str, dict] 
 def _finite(value: torch.Tensor) -> float:
     value = float(value)
     return value if math.isfinite(value) else math.nan
+
+
+@dataclass
+class Growth:
+    """An activation whose signal grows through the stack: its outputs' std per layer, measured."""
+    activation: str
+    label: str
+    first_std: float          # std of layer 1's outputs
+    last_std: float           # std of the last layer's outputs (NaN: overflowed)
+    per_layer: float          # geometric mean growth of the std from one layer to the next
+    slopes: dict[str, float]  # ELSA's slopes when it has them ({"C(α)": .., "1 + σ(β)": ..}), else {}
+    expected_per_layer: float | None   # Kaiming init: √(positive slope² + negative slope²), else None
+
+
+def kaiming_gain(positive_slope: float, negative_slope: float) -> float:
+    """Kaiming's weights (variance 2/fan_in) double a layer's input second moment; an activation with these slopes
+    keeps (s₊² + s₋²)/2 of a symmetric input's, so the std changes by √(s₊² + s₋²) per layer: 1 for ReLU."""
+    return math.sqrt(positive_slope ** 2 + negative_slope ** 2)
+
+
+def growing(table: pd.DataFrame, config: FlowConfig, factor: float = 1e3,
+            params: dict[str, dict] | None = None) -> list[Growth]:
+    """The activations of `table` (compare's) whose outputs' std grows by more than `factor` from the first
+    layer to the last, or overflows; each with its measured per-layer growth and, for ELSA's attention under
+    Kaiming's init, the growth its slopes predict."""
+    from .explore import attention_slopes
+    found = []
+    for activation, rows in table.groupby("activation", sort=False):
+        rows = rows.sort_values("layer")
+        first, last = float(rows["std"].iloc[0]), float(rows["std"].iloc[-1])
+        finite = rows["std"].dropna()
+        if not first > 0 or (math.isfinite(last) and last <= factor * first):
+            continue
+        top = float(finite.iloc[-1]) if len(finite) else first
+        steps = max(int(rows.loc[finite.index[-1], "layer"]) - 1 if len(finite) else 0, 1)
+        per_layer = (top / first) ** (1 / steps)
+        info = activation_info(activation)
+        slopes = attention_slopes(activation, {**info.defaults, **(params or {}).get(activation, {})})
+        expected = None
+        if slopes and config.init == "kaiming" and not resolve_elsa(activation):
+            negative, positive = slopes.values()
+            expected = kaiming_gain(positive, negative)
+        found.append(Growth(activation, str(rows["label"].iloc[0]), first, last, per_layer, slopes, expected))
+    return found
+
+
+def resolve_elsa(activation: str) -> bool:
+    """'<base>+elsa' (its slopes add to the base's, so the simple formula does not apply)."""
+    from .activations import resolve_name
+    return resolve_name(activation)[1]

@@ -10,7 +10,7 @@ import json
 import os
 import re
 import tempfile
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -163,6 +163,7 @@ class CheckpointEntry:
     test_accuracy: float | None = None
     description: str = ""
     dataset: str | None = None       # what the manifest says it was trained on (None: read the file's metadata)
+    network: str | None = None       # the manifest's network ("resnet18"; "mnist-conv" when it names none)
 
 
 SAVED_NAME = re.compile(r"^\d{8}-\d{6}_(?P<activation>[^_]+)_")  # checkpoint_filename's pattern
@@ -177,8 +178,8 @@ def find_checkpoints(models_dir: str | os.PathLike | None = None,
     models_dir = Path(models_dir) if models_dir else MODELS_DIR
     saved_dir = Path(saved_dir) if saved_dir else runs_dir()
     entries = _manifest_entries(models_dir)
-    if include_deep:   # activation None: the label keeps the manifest's title ("ResNet-18 AReLU (...)")
-        entries += [replace(e, activation=None) for e in _manifest_entries(models_dir / "deep")]
+    if include_deep:   # network set: labels keep the manifest's title ("ResNet-18 AReLU (...)")
+        entries += _manifest_entries(models_dir / "deep")
     listed = {entry.path.resolve() for entry in entries}
     for path in sorted(models_dir.glob("*" + CHECKPOINT_SUFFIX)) if models_dir.is_dir() else []:
         if path.resolve() not in listed:
@@ -220,5 +221,6 @@ def _manifest_entries(models_dir: Path) -> list[CheckpointEntry]:
             path, str(item.get("title") or path.stem), "shipped",
             item["activation"] if isinstance(item.get("activation"), str) else None,
             float(accuracy) if isinstance(accuracy, (int, float)) else None, str(item.get("description") or ""),
-            item.get("dataset", "mnist") if isinstance(item.get("dataset", "mnist"), str) else None))
+            item.get("dataset", "mnist") if isinstance(item.get("dataset", "mnist"), str) else None,
+            item.get("network", "mnist-conv") if isinstance(item.get("network", "mnist-conv"), str) else None))
     return entries

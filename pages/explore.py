@@ -8,52 +8,43 @@ from arelu_core.activations import resolve_name
 from arelu_core import explore
 from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
 from ui import charts
-from ui.common import (PALETTE, checkpoint_label, learnable_first_index, list_checkpoints, load_checkpoint_cached,
-                       user_errors)
+from ui.common import (activation_colour, checkpoint_label, learnable_first_index, list_checkpoints,
+                       load_checkpoint_cached, user_errors)
+from ui.links import BIND, titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
-st.title("Explore the function")
-st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; "
-           "the clamp C and the sigmoid σ turn them into the slopes the network really uses.")
+link = titled("Explore the function", "explore")
 
-# -- the two parameters, each with the slope it produces ---------------------------------------
+# -- the two parameters, each with the slope it produces; what to draw beside AReLU ------------------
 defaults = activation_info("arelu").defaults
-alpha_column, alpha_value, beta_column, beta_value = st.columns([3, 1, 3, 1], vertical_alignment="center")
-alpha = alpha_column.slider("α (raw)", min_value=-0.5, max_value=1.5, value=defaults["alpha"], step=0.01, key="explore_alpha",
-                            persist_state="session",
-                            help=f"Learned per layer. Values outside [{ALPHA_MIN:g}, {ALPHA_MAX:g}] are clamped: try them.")
-beta = beta_column.slider("β (raw)", min_value=-10.0, max_value=10.0, value=defaults["beta"], step=0.1, key="explore_beta",
-                          persist_state="session", help="Learned per layer. σ(β) squashes any value into (0, 1).")
+alpha_column, alpha_value, beta_column, beta_value, more_column = st.columns([3, 1.2, 3, 1.2, 2], vertical_alignment="center")
+alpha = link.add("explore_alpha", alpha_column.slider(
+    "α (raw)", min_value=-0.5, max_value=1.5, value=defaults["alpha"], step=0.01, key="explore_alpha", bind=BIND,
+    help=f"Learned per layer. Values outside [{ALPHA_MIN:g}, {ALPHA_MAX:g}] are clamped: try them."), defaults["alpha"])
+beta = link.add("explore_beta", beta_column.slider(
+    "β (raw)", min_value=-10.0, max_value=10.0, value=defaults["beta"], step=0.1, key="explore_beta", bind=BIND,
+    help="Learned per layer. σ(β) squashes any value into (0, 1)."), defaults["beta"])
 negative_slope, positive_slope = explore.clamped_alpha(alpha), explore.amplification(beta)
-alpha_value.metric("C(α)", f"{negative_slope:.3f}", help="Slope for x < 0.")
-if negative_slope != alpha:
-    alpha_value.caption("clamped")
-beta_value.metric("1 + σ(β)", f"{positive_slope:.3f}", help="Slope for x ≥ 0.")
+alpha_value.markdown(f"**C(α) = {negative_slope:.3f}**  \nslope, x < 0{' (clamped)' if negative_slope != alpha else ''}")
+beta_value.markdown(f"**1 + σ(β) = {positive_slope:.3f}**  \nslope, x ≥ 0")
 
-with st.expander("What to draw beside AReLU", expanded=True):
-    left, middle, right = st.columns([3, 2, 1])
+name_of = lambda key: activation_info(key).name  # noqa: E731
+with more_column.popover("Draw beside AReLU", icon=":material/tune:", width="stretch"):
     others = [key for key in list_activations() if key != "arelu"]
-    overlays = left.multiselect("Other activations", others, default=["relu"], key="explore_overlays",
-                                persist_state="session", format_func=lambda key: activation_info(key).name,
-                                help="Drawn with their default parameters.")
-    elsa_base = middle.selectbox("Add ELSA (same α, β) to", [None] + explore.elsa_names(include_non_elementwise=True),
-                                 key="explore_elsa", persist_state="session",
-                                 format_func=lambda name: "nothing" if name is None else activation_info(name).name,
-                                 help="R(x) + ELSA(x): C(α)·x on negatives and σ(β)·x on positives added to R.")
-    x_range = right.slider("x range ±", 1.0, 10.0, 4.0, 0.5, key="explore_range", persist_state="session")
-
-# -- amplification and suppression as numbers -----------------------------------------------------
-gain, kept, relu_ratio = st.columns(3)
-gain.metric("Gradient amplification (x ≥ 0)", f"×{positive_slope:.3f}",
-            delta=f"{(positive_slope - 1) * 100:+.1f}% vs ReLU",
-            help="dF/dx on the positive side: ReLU passes gradients with slope 1, AReLU with 1 + σ(β).")
-kept.metric("Gradient suppression (x < 0)", f"×{negative_slope:.3f}",
-            delta=f"{(negative_slope - 1) * 100:+.1f}% vs identity", delta_color="off",
-            help="dF/dx on the negative side: ReLU passes nothing (0), AReLU keeps C(α) of the gradient.")
-relu_ratio.metric("Positive / negative slope", f"{positive_slope / negative_slope:.1f} : 1",
-                  help="How strongly the sign decides: the attention contrast between the two sides.")
+    overlays = link.add("explore_overlays", st.multiselect(
+        "Other activations", others, default=["relu"], key="explore_overlays", bind=BIND, format_func=name_of,
+        help="Drawn with their default parameters."), ["relu"], name_of)
+    elsa_format = lambda name: "nothing" if name is None else name_of(name)  # noqa: E731
+    elsa_base = link.add("explore_elsa", st.selectbox(
+        "Add ELSA (same α, β) to", [None] + explore.elsa_names(include_non_elementwise=True), key="explore_elsa",
+        bind=BIND, format_func=elsa_format,
+        help="R(x) + ELSA(x): C(α)·x on negatives and σ(β)·x on positives added to R. "
+             "ReLU + ELSA is AReLU itself."), None, elsa_format)
+    x_range = link.add("explore_range", st.slider("x range ±", 1.0, 10.0, 4.0, 0.5, key="explore_range", bind=BIND), 4.0)
+more_column.caption("Beside: " + (", ".join(map(name_of, overlays)) or "nothing")
+                    + (f"; {name_of(elsa_base)}" if elsa_base else ""))
 
 # -- F(x) and dF/dx ----------------------------------------------------------------------------
 x = explore.grid(x_range)
@@ -64,7 +55,7 @@ if elsa_base:
     names.append(elsa_base)
 with user_errors("Could not draw the curves"):
     drawn, skipped = explore.curves(names, x, params)
-    fig = charts.function_and_derivative()
+    fig = charts.function_and_derivative(height=400)
     positive, negative = x >= 0, x <= 0
     arelu = drawn[0]
     # Shade against the identity: above it on the right is amplification, between it and 0 on the left suppression.
@@ -77,11 +68,32 @@ with user_errors("Could not draw the curves"):
     charts.add_identity(fig, x)
     for index, curve in enumerate(drawn):
         is_elsa = resolve_name(curve.name)[1]
-        charts.add_curve(fig, x, curve, PALETTE[index % len(PALETTE)], width=3.0 if index == 0 else 1.8,
-                         dash="dash" if is_elsa else None)
+        same = index > 0 and explore.same_curve(curve, arelu)
+        label = f"{curve.label} (= AReLU)" if same else None
+        charts.add_curve(fig, x, curve, activation_colour(curve.name), width=3.0 if index == 0 else 2.2,
+                         dash="dash" if is_elsa else None, label=label)
     st.plotly_chart(fig, key="explore_curves")
+    st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; the clamp C "
+               "and the sigmoid σ turn them into the slopes the network really uses.")
+    for curve in drawn[1:]:
+        if explore.same_curve(curve, arelu):
+            st.caption(f"**{curve.label} is AReLU itself**: its dashed line lies exactly on AReLU's (largest "
+                       f"|difference| of F(x) on this grid {explore.largest_difference(curve, arelu):.1e}). ReLU passes x ≥ 0 "
+                       "with slope 1 and nothing below; ELSA adds σ(β)·x and C(α)·x, giving 1 + σ(β) and C(α).")
     for note in skipped:
         st.caption(f"Skipped {note}.")
+
+# -- the gradient on each side, beside ReLU's --------------------------------------------------------
+gain, kept, relu_ratio = st.columns(3)
+gain.metric("Gradient on the positive side (x ≥ 0)", f"×{positive_slope:.3f}",
+            delta=f"{(positive_slope - 1) * 100:+.1f}% vs ReLU's ×1",
+            help="dF/dx on the positive side: ReLU passes gradients with slope 1, AReLU with 1 + σ(β).")
+kept.metric("Gradient on the negative side (x < 0)", f"×{negative_slope:.3f}",
+            delta=f"{negative_slope:+.3f} vs ReLU's ×0 (ReLU passes nothing)",
+            help="dF/dx on the negative side: ReLU passes nothing (0), AReLU keeps C(α) of the gradient, "
+                 "scaled down from the identity's 1 but never zero.")
+relu_ratio.metric("Positive / negative slope", f"{positive_slope / negative_slope:.1f} : 1",
+                  help="How strongly the sign decides: the attention contrast between the two sides.")
 
 # -- what a trained network learned (paper Fig. 2c) ---------------------------------------------------
 st.subheader("Learned curves of a trained network")
@@ -89,9 +101,12 @@ st.caption("Each MNIST-Conv layer learns its own α and β. Dashed: the curve al
 entries = list_checkpoints()
 if not entries:
     st.info("No checkpoint yet. Train one on **Train live** and save it: it appears here.")
+    link.expect("explore_checkpoint")
 else:
-    entry = st.selectbox("Checkpoint", entries, index=learnable_first_index(entries), format_func=checkpoint_label,
-                         key="explore_checkpoint")
+    first = learnable_first_index(entries)
+    entry = link.add("explore_checkpoint", st.selectbox(
+        "Checkpoint", entries, index=first, format_func=checkpoint_label, key="explore_checkpoint", bind=BIND),
+        entries[first], checkpoint_label)
     with user_errors(f"Could not show {entry.path.name}"):
         model, metadata = load_checkpoint_cached(entry.path)
         info = activation_info(model.activation_name)
@@ -109,3 +124,4 @@ else:
             st.caption(f"{info.name}, test accuracy {accuracy:.2f}% · {entry.path.name}")
         else:
             st.caption(f"{info.name} · {entry.path.name}")
+link.render()

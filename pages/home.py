@@ -6,11 +6,12 @@ import streamlit as st
 from arelu_core import activation_info, data, explore
 from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
 from arelu_core.trainer import device_label, resolve_device
+from ui.links import titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
-st.title("AReLU Lab")
+link = titled("AReLU Lab", "")
 st.caption("An interactive companion to Chen, Li & Xu, *AReLU: Attention-based Rectified Linear Unit* "
            "(arXiv:2006.13858).")
 with st.container(border=True):
@@ -78,3 +79,4 @@ else:
     data_column.metric("MNIST", "not downloaded yet")
     data_column.caption(f"Looked for in `{data_dir}/MNIST/raw`. Train live can download it (about 11 MB), "
                         f"or set `{data.ENV_VAR}` to a folder holding `MNIST/raw` in torchvision's layout.")
+link.render()

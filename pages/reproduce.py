@@ -10,19 +10,23 @@ from arelu_core.reproduce import EXPERIMENT_NAMES, experiment_progress, get_expe
 from arelu_core.reproduce.results import ResultsFile
 from ui.common import get_job_manager, session_owner_id
 from ui import reproduce_views as views
+from ui.links import BIND, titled
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
 JOB_KEY = "reproduce_job_id"
 
-st.title("Reproduce the paper")
+link = titled("Reproduce the paper", "reproduce")
 st.markdown("The paper's MNIST experiments, several models trained per computation. The full grids run from the "
             "command line (`arelu reproduce table1`); here you see their results, and can run a small version live.")
 
 manager, owner = get_job_manager(), session_owner_id()
-experiment = st.selectbox("Experiment", EXPERIMENT_NAMES + tuple(views.RECORD_VIEWS),
-                          format_func=lambda n: views.RECORD_VIEWS[n][0] if n in views.RECORD_VIEWS else get_experiment(n).title)
+experiment_title = lambda n: views.RECORD_VIEWS[n][0] if n in views.RECORD_VIEWS else get_experiment(n).title  # noqa: E731
+experiments = EXPERIMENT_NAMES + tuple(views.RECORD_VIEWS)
+experiment = link.add("reproduce_experiment", st.selectbox(
+    "Experiment", experiments, format_func=experiment_title, key="reproduce_experiment", bind=BIND),
+    experiments[0], experiment_title)
 spec = None if experiment in views.RECORD_VIEWS else get_experiment(experiment)
 if spec is not None and spec.note:
     st.caption(spec.note)
@@ -31,8 +35,9 @@ tab_results, tab_run = st.tabs(["Results", "Run a small version"])
 
 with tab_results:
     found = views.results_files(experiment)
-    source = st.radio("Source", ["A results file on this machine", "Upload a runs.jsonl"], horizontal=True,
-                      key=f"reproduce_source_{experiment}")
+    sources = ["A results file on this machine", "Upload a runs.jsonl"]
+    source = link.add("reproduce_source", st.radio("Source", sources, horizontal=True, key="reproduce_source",
+                                                    bind=BIND), sources[0])
     loaded, folder = None, None
     if source.startswith("Upload"):
         upload = st.file_uploader("runs.jsonl from `arelu reproduce`", type=["jsonl", "json", "txt"])
@@ -42,7 +47,8 @@ with tab_results:
         st.info(f"No {title.split(':')[0]} results on this machine yet: run `arelu reproduce {experiment}` "
                 f"(or a small version here).")
     else:
-        path = st.selectbox("Results file", found, format_func=views.results_label, key=f"reproduce_file_{experiment}")
+        path = link.add("reproduce_file", st.selectbox("Results file", found, format_func=views.results_label,
+                                                       key="reproduce_file", bind=BIND), found[0], views.results_label)
         if path.is_relative_to(views.SHIPPED_ROOT):
             st.caption("Shipped with AReLU Lab: our own runs on the real data, made with `arelu reproduce`; the label "
                        "says whether a file is the full grid (commands, machines and times in `assets/results/README.md`).")
@@ -50,6 +56,8 @@ with tab_results:
             loaded, folder = views.load_records(path.read_bytes(), str(path)), path.parent
         except OSError as exc:
             st.error(f"cannot read {path}: {exc.strerror or exc}")
+    link.expect("reproduce_file")
+    link.render()          # before the results: their views may stop the script
     if loaded:
         name, records = loaded
         if name in views.RECORD_VIEWS:         # its own summary and view (Fig. 4's deep networks)

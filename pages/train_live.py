@@ -12,7 +12,7 @@ from arelu_core import activation_info, data, explore, list_activations, runs
 from arelu_core.errors import AReLULabError
 from arelu_core.trainer import TrainConfig, device_label, resolve_device
 from ui import charts, live_figures
-from ui.common import PALETTE, get_job_manager, session_owner_id, user_errors
+from ui.common import get_job_manager, session_owner_id, user_errors
 from ui.navigation import through_app
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
@@ -233,7 +233,7 @@ def draw_cards(polling: bool, every: float, race_on: bool = False) -> None:
     jobs = race_jobs()
     columns = st.columns(len(jobs))
     for index, job in enumerate(jobs):
-        job_card(columns[index], job, PALETTE[index % len(PALETTE)], runs.progress_tables(job.snapshot()))
+        job_card(columns[index], job, live_figures.job_colours(jobs)[index], runs.progress_tables(job.snapshot()))
     interval = record_refresh(every) if polling else None
     if interval:
         charts, parameters = chart_intervals(every)
@@ -320,4 +320,4 @@ if jobs and not racing:
     st.caption("Learned curve of each layer over the initial one (dashed), as in the paper's Fig. 2c.")
     for index, job in enumerate(jobs):
         with st.container(border=True), user_errors(f"Could not show the result of {job.label}"):
-            results(job, PALETTE[index % len(PALETTE)])
+            results(job, live_figures.job_colours(jobs)[index])

@@ -46,13 +46,15 @@ class Server:
 
 @contextlib.contextmanager
 def running_server(env: dict | None = None, args: list[str] | None = None, log_dir: str | os.PathLike | None = None,
-                   start_timeout: float = 120.0, bind_loopback: bool = True):
+                   start_timeout: float = 120.0, bind_loopback: bool = True, cwd: str | os.PathLike | None = None,
+                   port: int | None = None):
     """Start streamlit on a free port of 127.0.0.1 and stop it (terminate, then kill) on exit.
 
     The repository's .streamlit/config.toml applies (streamlit runs in the repository root).
     `--server.address 127.0.0.1` is passed too unless bind_loopback is False (the test of the
-    config's own default), so no test listens beyond this machine by accident."""
-    port = free_port()
+    config's own default), so no test listens beyond this machine by accident. cwd: another checkout to
+    serve (default this one); port: a fixed port (default a free one)."""
+    port = port or free_port()
     log_dir = Path(log_dir or tempfile.mkdtemp(prefix="arelu-server-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     log = log_dir / "streamlit.log"
@@ -63,7 +65,7 @@ def running_server(env: dict | None = None, args: list[str] | None = None, log_d
                *(args or [])]
     started = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen(command, cwd=REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(command, cwd=cwd or REPO, env=full_env, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + start_timeout

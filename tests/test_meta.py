@@ -87,7 +87,7 @@ def cell(activation, shots, mean, test_mean):
 def test_table3_claims_follow_the_data():
     cells = [cell("arelu", 1, 90, 80), cell("relu", 1, 70, 81), cell("arelu", 5, 95, 90), cell("relu", 5, 96, 85)]
     official, held = evaluate_claims("table3", cells)
-    assert official["verdict"] == NOT_SUPPORTED and "relu 96.00" in official["detail"]
+    assert official["verdict"] == NOT_SUPPORTED and "ReLU 96.00" in official["detail"]
     assert held["verdict"] == NOT_SUPPORTED
     assert official["paper_verdict"] == SUPPORTED       # the published table: AReLU first (tied with ELU at 5-shot)
     cells[3]["mean"] = 94

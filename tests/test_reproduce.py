@@ -249,7 +249,7 @@ def test_page_runs_a_small_table1_live(tmp_path, monkeypatch, data_dir):
     at.run()                                             # the finished run, and the same file in the load tab
     assert not at.exception and not at.error
     assert len(at.get("plotly_chart")) == 2
-    assert any("AReLU beats every other activation with SGD at lr 0.001" in s.value for s in at.success)
+    assert any("AReLU beats every other activation with SGD, lr 0.001" in s.value for s in at.success)
 
 
 def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):

@@ -11,8 +11,14 @@ from arelu_core.activations import activation_info
 from arelu_core.errors import AReLULabError, one_line
 from arelu_core.runs import CheckpointEntry, find_checkpoints
 
-# One palette for every chart, so an activation keeps its colour from page to page.
-PALETTE = ["#d1495b", "#00798c", "#edae49", "#6a4c93", "#66a182", "#30638e", "#ef8a62", "#8d96a3"]
+# One palette for every chart. An activation's colour comes from activation_colour(key), the one mapping every
+# page uses, so AReLU is the same red and ReLU the same teal on Explore, Gradient flow, Train live, Feature
+# maps and Reproduce. PALETTE's order is that mapping's order: AReLU first (the theme's primary colour), ReLU.
+PALETTE = ["#d1495b", "#00798c", "#edae49", "#6a4c93", "#66a182", "#30638e", "#ef8a62", "#8d96a3",
+           "#1b9e77", "#b8860b", "#7570b3", "#e7298a", "#4d7c0f", "#a6761d", "#17becf", "#9467bd",
+           "#8c564b", "#bcbd22", "#2f4b7c", "#ff7c43", "#665191", "#003f5c", "#a05195", "#f95d6a"]
+FIXED_COLOURS = {"arelu": PALETTE[0], "relu": PALETTE[1]}
+UNKNOWN_COLOUR = "#444444"
 OWNER_KEY = "arelu_owner_id"
 
 
@@ -65,15 +71,45 @@ def load_checkpoint_cached(path: str | Path):
     return _load_checkpoint(str(path), mtime)
 
 
+def activation_colour(key: str | None) -> str:
+    """The one colour of an activation on every page: AReLU red, ReLU teal, every other registered activation
+    its own colour in the registry's order. '<base>+elsa' takes its base's colour (pages dash it); an unknown
+    key a grey."""
+    from arelu_core.activations import list_activations, resolve_name
+    if not key:
+        return UNKNOWN_COLOUR
+    with contextlib.suppress(AReLULabError):
+        key = resolve_name(key)[0]
+    if key in FIXED_COLOURS:
+        return FIXED_COLOURS[key]
+    others = [name for name in list_activations() if name not in FIXED_COLOURS]
+    if key not in others:
+        return UNKNOWN_COLOUR
+    rest = PALETTE[len(FIXED_COLOURS):]
+    return rest[others.index(key) % len(rest)]
+
+
 def list_checkpoints(include_deep: bool = False) -> list[CheckpointEntry]:
     """Shipped checkpoints (models/, manifest order) then the ones saved from the app (runs/), newest first."""
     return find_checkpoints(include_deep=include_deep)
 
 
+def checkpoint_family(entry: CheckpointEntry) -> tuple[str, str] | None:
+    """(network, dataset) of a checkpoint: the manifest says, else its metadata (read once, cached). Two
+    checkpoints of one family can be compared on one image. None: the file cannot be read (choosing it says why)."""
+    if entry.network and entry.dataset:
+        return entry.network, entry.dataset
+    try:
+        metadata = load_checkpoint_cached(entry.path)[1]
+    except Exception:
+        return None
+    return (entry.network or metadata.get("network") or "mnist-conv"), (entry.dataset or metadata.get("dataset") or "mnist")
+
+
 def checkpoint_label(entry: CheckpointEntry) -> str:
-    """'AReLU · shipped · 97.80%' or '<file name> · saved run'."""
+    """'AReLU · shipped · 97.80%', 'ResNet-18 AReLU (...) · shipped · 81.38%' or '<file name> · saved run'."""
     parts = [entry.title, "shipped" if entry.source == "shipped" else "saved run"]
-    if entry.source == "shipped" and entry.activation:
+    if entry.source == "shipped" and entry.activation and entry.network in (None, "mnist-conv"):
         with contextlib.suppress(AReLULabError):
             parts[0] = activation_info(entry.activation).name
     if entry.test_accuracy is not None:

@@ -84,8 +84,10 @@ def cam_grid(pairs, image: np.ndarray, names: list[str]) -> go.Figure:
     return fig
 
 
-def render(models: list, metas: list[dict], names: list[str], user_errors, paths: list | None = None) -> None:
-    """The deep-network view of the page (called when both checkpoints are deep networks); `paths`: the two
+def render(models: list, metas: list[dict], names: list[str], user_errors, link=None,
+           paths: list | None = None) -> None:
+    """The deep-network view of the page (called when both checkpoints are deep networks). link: the page's
+    ui.links.ViewLink, the class and sample are bound to the URL and recorded there; `paths`: the two
     checkpoint files (the shipped Fig. 5 figure is looked up by them)."""
     from arelu_core.data import dataset_info
     from arelu_core.deep_networks import network_info
@@ -103,9 +105,14 @@ def render(models: list, metas: list[dict], names: list[str], user_errors, paths
     classes = _class_names(dataset, models[0].num_classes)
     pick_class, pick_sample = st.columns([1, 2])
     present = sorted({int(c) for c in labels})
-    cls = pick_class.selectbox("Class", present, format_func=lambda c: classes[c], key="deep_cam_class")
+    cls = pick_class.selectbox("Class", present, format_func=lambda c: classes[c], key="deep_cam_class",
+                               bind="query-params")
     positions = np.flatnonzero(labels == cls)
-    number = pick_sample.slider("Sample of that class", 1, len(positions), 1, key="deep_cam_sample")
+    number = pick_sample.slider("Sample of that class", 1, len(positions), 1, key="deep_cam_sample", bind="query-params")
+    if link is not None:
+        link.add("deep_cam_class", cls, present[0], lambda c: classes[c])
+        link.add("deep_cam_sample", number, 1)
+        link.render()
     position = int(positions[number - 1])
     image = images[position]
     result = None

@@ -4,7 +4,6 @@ The summary and the claims are arelu_core.reproduce.fig4's; this module only dra
 """
 from __future__ import annotations
 
-import plotly.colors
 import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
@@ -13,6 +12,7 @@ from arelu_core.activations import activation_info
 from arelu_core.deep_networks import network_info
 from arelu_core.reproduce import NO_DATA, SUPPORTED
 from arelu_core.reproduce.fig4 import NOTE, summarise_fig4
+from ui.common import activation_colour
 
 
 def _name(key: str) -> str:
@@ -29,8 +29,7 @@ def curves(summary: dict) -> go.Figure | None:
         return None
     cols = min(3, len(networks))
     rows = -(-len(networks) // cols)
-    palette = plotly.colors.qualitative.Plotly
-    colour = {a: palette[i % len(palette)] for i, a in enumerate(dict.fromkeys(c["activation"] for c in cells))}
+    colour = {a: activation_colour(a) for a in dict.fromkeys(c["activation"] for c in cells)}   # as on every page
     fig = make_subplots(rows=rows, cols=cols, subplot_titles=[network_info(n).name for n in networks],
                         shared_yaxes=True, horizontal_spacing=0.05, vertical_spacing=0.16)
     for i, network in enumerate(networks):

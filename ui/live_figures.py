@@ -10,7 +10,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from arelu_core import runs
-from ui.common import PALETTE
+from ui.common import activation_colour
 
 MAX_POINTS = 300          # per trace: a chart some 600 px wide shows no more
 PARAMETER_POINTS = 150    # per layer and parameter (~50 reports an epoch)
@@ -39,6 +39,21 @@ def live_figure(data: list[dict], layout: dict) -> go.Figure:
     return go.Figure(data=data, layout=layout, _validate=False)
 
 
+def job_colours(jobs) -> list[str]:
+    """Each job in its activation's colour (ui.common.activation_colour, as on every page)."""
+    return [activation_colour(job.config.activation) for job in jobs]
+
+
+def job_dashes(jobs) -> list[str]:
+    """The same activation raced twice (two settings): its second line dashed, its third dotted."""
+    seen: dict[str, int] = {}
+    dashes = []
+    for job in jobs:
+        seen[job.config.activation] = seen.get(job.config.activation, -1) + 1
+        dashes.append(["solid", "dash", "dot"][seen[job.config.activation] % 3])
+    return dashes
+
+
 def trace(panel: int, **properties) -> dict:
     suffix = str(panel) if panel > 1 else ""
     return dict(type="scatter", xaxis=f"x{suffix}", yaxis=f"y{suffix}", **properties)
@@ -46,15 +61,14 @@ def trace(panel: int, **properties) -> dict:
 
 def loss_and_accuracy_figure(jobs, progresses) -> go.Figure:
     data = []
-    for index, (job, progress) in enumerate(zip(jobs, progresses)):
-        color = PALETTE[index % len(PALETTE)]
+    for job, progress, color, dash in zip(jobs, progresses, job_colours(jobs), job_dashes(jobs)):
         steps = runs.downsample(progress.steps, MAX_POINTS)
         live = runs.downsample(progress.live, MAX_POINTS)
         data += [
             trace(1, x=steps["step"].tolist(), y=steps["loss"].tolist(), name=job.label, legendgroup=job.id,
-                  line=dict(color=color, width=1.5)),
+                  line=dict(color=color, width=1.5, dash=dash)),
             trace(2, x=live["step"].tolist(), y=live["accuracy"].tolist(), name=job.label, legendgroup=job.id,
-                  showlegend=False, line=dict(color=color)),
+                  showlegend=False, line=dict(color=color, dash=dash)),
             trace(2, x=progress.epochs["step"].tolist(), y=progress.epochs["test_accuracy"].tolist(), mode="markers",
                   name=job.label, legendgroup=job.id, showlegend=False, customdata=progress.epochs["epoch"].tolist(),
                   marker=dict(color=color, size=11, symbol="diamond", line=dict(color="white", width=1)),
@@ -75,8 +89,7 @@ def parameters_figure(jobs, progresses) -> go.Figure | None:
     names = sorted(names, key=lambda name: (name not in ("alpha", "beta"), name != "alpha"))[:4]
     dashes = ["solid", "dash", "dot"]
     data = []
-    for index, (job, progress) in enumerate(zip(jobs, progresses)):
-        color = PALETTE[index % len(PALETTE)]
+    for job, progress, color in zip(jobs, progresses, job_colours(jobs)):
         for panel, name in enumerate(names, start=1):
             rows = progress.params[progress.params["param"] == name]
             for layer, layer_rows in rows.groupby("layer"):

@@ -23,6 +23,7 @@ from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import NO_DATA, SUPPORTED, parse_records
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
 from ui import table2_view
+from ui.common import activation_colour
 
 RESULTS_ROOT = Path("results")
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
@@ -83,7 +84,9 @@ def init_label(params: dict) -> str:
 # ---------------------------------------------------------------- figures
 
 def heatmap(summary: dict) -> go.Figure | None:
-    """Rows activations, columns settings; colour = ours - reference (paper, or our Table 1 for Table 4)."""
+    """Rows activations, columns settings; colour = our accuracy (the comparison the eye should make: who
+    learns most in each setting), the best of each column starred. The reference (the paper's number, or our
+    Table 1 for Table 4) and the gap stay numbers: in brackets, on hover and in the cells table."""
     cells = [c for c in summary["cells"] if c["mean"] is not None]
     if not cells:
         return None
@@ -91,14 +94,23 @@ def heatmap(summary: dict) -> go.Figure | None:
     cols = list(dict.fromkeys(setting(c) for c in cells))
     z = [[None] * len(cols) for _ in rows]
     text = [[""] * len(cols) for _ in rows]
+    gap = [[""] * len(cols) for _ in rows]
+    best = {col: max(c["mean"] for c in cells if setting(c) == col) for col in cols}
     for c in cells:
         i, j = rows.index(c["activation"]), cols.index(setting(c))
         ref = c.get("paper") if summary["experiment"] == "table1" else c.get("table1_mean")
-        z[i][j] = c["diff"]
-        text[i][j] = f"{c['mean']:.1f}" + (f"<br>({ref:.1f})" if ref is not None else "")
+        z[i][j] = c["mean"]
+        star = "★ " if c["mean"] == best[cols[j]] else ""
+        text[i][j] = f"{star}{c['mean']:.1f}" + (f"<br>({ref:.1f})" if ref is not None else "")
+        gap[i][j] = f"{c['diff']:+.2f} points vs the reference" if c.get("diff") is not None else "no reference"
     fig = go.Figure(go.Heatmap(z=z, x=cols, y=[name(r) for r in rows], text=text, texttemplate="%{text}",
-                               colorscale="RdBu", zmid=0, colorbar={"title": "ours − ref"},
-                               hovertemplate="%{y}, %{x}: %{z:+.2f} points<extra></extra>"))
+                               customdata=gap, colorscale="Blues", zmin=0, zmax=100,
+                               colorbar={"title": {"text": "our accuracy (%)"}},
+                               hovertemplate="%{y}, %{x}: %{z:.2f}% (%{customdata})<extra></extra>"))
+    arelu_row = rows.index("arelu") if "arelu" in rows else None
+    if arelu_row is not None:        # AReLU's row outlined: the row the paper is about
+        fig.add_shape(type="rect", x0=-0.5, x1=len(cols) - 0.5, y0=arelu_row - 0.5, y1=arelu_row + 0.5,
+                      line={"color": activation_colour("arelu"), "width": 3})
     fig.update_layout(height=120 + 40 * len(rows), margin={"t": 30, "b": 10},
                       yaxis={"autorange": "reversed"}, xaxis={"side": "top"})
     return fig
@@ -113,7 +125,7 @@ def curves(summary: dict) -> go.Figure | None:
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, shared_yaxes=True)
     labels = list(dict.fromkeys(
         init_label(c["params"]) if c["params"] else name(c["activation"]) for c in cells))
-    palette = px.colors.qualitative.Dark24           # one colour per activation, the same in every panel
+    palette = px.colors.qualitative.Dark24           # Fig. 2's initialisations: one colour each, in every panel
     shown = set()
     for c in cells:
         label = init_label(c["params"]) if c["params"] else name(c["activation"])
@@ -121,7 +133,8 @@ def curves(summary: dict) -> go.Figure | None:
         fig.add_trace(go.Scatter(x=list(range(1, len(c["curve"]) + 1)), y=c["curve"], mode="lines+markers",
                                  name=label + (f" (n={c['n']})" if c["n"] > 1 else ""), legendgroup=label,
                                  showlegend=label not in shown,
-                                 line={"color": palette[labels.index(label) % len(palette)], "width": 4 if arelu else 1.5},
+                                 line={"color": palette[labels.index(label) % len(palette)] if c["params"]
+                                       else activation_colour(c["activation"]), "width": 4 if arelu else 1.5},
                                  marker={"size": 6 if arelu else 4}),
                       row=1, col=panels.index(setting(c)) + 1)
         shown.add(label)
@@ -159,9 +172,9 @@ def trajectories(records: list[dict]) -> go.Figure | None:
 def accuracy_grid(summary: dict, records: list[dict], key: str) -> None:
     fig = heatmap(summary)
     if fig is not None:
-        st.markdown("Our accuracy after one epoch; in brackets " +
+        st.markdown("Our accuracy after one epoch (darker: higher; ★ the best of each setting); in brackets " +
                     ("the paper's" if summary["experiment"] == "table1" else "our own Table 1 run") +
-                    ". Colour: ours minus that (blue: above, red: below).")
+                    ". The gap to it is on hover and in the table below (ours − ref). AReLU's row is outlined.")
         st.plotly_chart(fig, key=f"{key}-heatmap")
     elif summary["experiment"] == "table4":
         st.info("No Table 1 run to compare with: run Table 1 for the same activations first.")

@@ -15,7 +15,7 @@ from arelu_core.data import DATASETS, dataset_info
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce.claims import NO_DATA, SUPPORTED
 from arelu_core.reproduce.table2 import PAPER_PAIR
-from ui.common import PALETTE
+from ui.common import activation_colour
 
 TRANSFER_DATASETS = [key for key, info in DATASETS.items() if info.num_classes == 10]
 
@@ -80,8 +80,8 @@ def finetune_curves(records: list[dict]) -> go.Figure | None:
     if not by_act:
         return None
     fig = go.Figure()
-    for i, (act, runs) in enumerate(by_act.items()):
-        color = PALETTE[i % len(PALETTE)]
+    for act, runs in by_act.items():
+        color = activation_colour(act)
         for key, dash, label in (("accuracy", None, "fine-tuned"), ("scratch_accuracy", "dot", "from scratch")):
             curves = [r[key] for r in runs if r.get(key)]
             if not curves:

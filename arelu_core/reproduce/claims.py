@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from statistics import fmean
 
+from ..activations import activation_info
+from ..errors import AReLULabError
 from .paper import paper_tables
 
 SUPPORTED, NOT_SUPPORTED, NO_DATA = "supported", "not supported", "not enough data"
@@ -16,6 +18,19 @@ ARELU = "arelu"
 ROW_TOLERANCE = 3.0       # points: "AReLU's row within 3 points of the paper on average"
 TABLE_TOLERANCE = 5.0     # points: the whole table, on average
 INIT_SPREAD = 2.0         # points: Fig. 2 "insensitive to initialisation" = final accuracies within this
+
+
+def display_name(activation: str) -> str:
+    """'slaf' -> 'SLAF': the name a reader knows (the registry's), the key itself when it is not registered."""
+    try:
+        return activation_info(activation).name
+    except AReLULabError:
+        return activation
+
+
+def setting_label(optimizer: str, lr: float) -> str:
+    """('sgd', 0.01) -> 'SGD, lr 0.01'."""
+    return f"{'SGD' if optimizer == 'sgd' else 'Adam' if optimizer == 'adam' else optimizer}, lr {lr:g}"
 
 
 def _result(cid, text, verdict, figures, detail):
@@ -40,7 +55,7 @@ def paper_cells() -> list[dict]:
 
 def arelu_beats_all(optimizer: str, lr: float):
     def claim(cells):
-        cid, text = f"t1_best_{optimizer}_{lr:g}", f"AReLU beats every other activation with {optimizer.upper()} at lr {lr:g}"
+        cid, text = f"t1_best_{optimizer}_{lr:g}", f"AReLU beats every other activation with {setting_label(optimizer, lr)}"
         setting = _setting(cells, optimizer, lr)
         if ARELU not in setting or len(setting) < 2:
             return _result(cid, text, NO_DATA, {"activations": sorted(setting)},
@@ -51,7 +66,7 @@ def arelu_beats_all(optimizer: str, lr: float):
         figures = {"arelu": ours, "best_other": rival, "best_other_mean": others[rival],
                    "margin": round(ours - others[rival], 4), "compared": len(others)}
         return _result(cid, text, SUPPORTED if ours > others[rival] else NOT_SUPPORTED, figures,
-                       f"AReLU {ours:.2f} vs {rival} {others[rival]:.2f} (margin {ours - others[rival]:+.2f}, "
+                       f"AReLU {ours:.2f} vs {display_name(rival)} {others[rival]:.2f} (margin {ours - others[rival]:+.2f}, "
                        f"{len(others)} others)")
     return claim
 
@@ -68,10 +83,10 @@ def arelu_best_at_small_lr(cells):
         if setting[ARELU]["mean"] > best_other:
             wins += 1
         else:
-            losses.append(f"{optimizer} {lr:g}")
+            losses.append(setting_label(optimizer, lr))
     if not settings:
         return _result(cid, text, NO_DATA, {}, "needs AReLU and another activation at some lr <= 1e-3")
-    detail = f"best in {wins} of {settings} settings" + (f" (not at {', '.join(losses)})" if losses else "")
+    detail = f"best in {wins} of {settings} settings" + (f" (not at {'; '.join(losses)})" if losses else "")
     return _result(cid, text, SUPPORTED if wins == settings else NOT_SUPPORTED,
                    {"wins": wins, "settings": settings, "lost": losses}, detail)
 
@@ -101,7 +116,8 @@ def table_matches_paper(cells):
                     "worst": f"{worst['activation']} {worst['optimizer']} {worst['lr']:g}",
                     "worst_diff": round(worst["mean"] - worst["paper"], 4)},
                    f"mean |ours - paper| = {mad:.2f} points over {len(diffs)} cells; largest gap "
-                   f"{worst['activation']} {worst['optimizer']} {worst['lr']:g} ({worst['mean'] - worst['paper']:+.2f})")
+                   f"{display_name(worst['activation'])} with {setting_label(worst['optimizer'], worst['lr'])} "
+                   f"({worst['mean'] - worst['paper']:+.2f})")
 
 
 # ---------------------------------------------------------------- Figure 2
@@ -230,7 +246,7 @@ def arelu_best_meta(metric: str):
                                                    "best_other_value": here[rival], "compared": len(here) - 1}
             outcome.append(here[ARELU] >= here[rival])
             if here[ARELU] < here[rival]:
-                lost.append(f"({ways}, {shots}): {rival} {here[rival]:.2f} > AReLU {here[ARELU]:.2f}")
+                lost.append(f"({ways}, {shots}): {display_name(rival)} {here[rival]:.2f} > AReLU {here[ARELU]:.2f}")
         if len(outcome) < 2:
             return _result(cid, text, NO_DATA, figures, "needs AReLU and another activation in both (5, 1) and (5, 5)")
         detail = (f"best in {sum(outcome)} of {len(outcome)} settings"
@@ -263,10 +279,10 @@ def arelu_best_after_finetuning(cells):
     for setting, row in rows:
         rival = max((a for a in row if a != ARELU), key=row.get)
         if row[ARELU] <= row[rival]:
-            lost.append(f"{setting}: {rival} {row[rival]:.2f} vs AReLU {row[ARELU]:.2f}")
+            lost.append(f"{setting}: {display_name(rival)} {row[rival]:.2f} vs AReLU {row[ARELU]:.2f}")
     last, row = rows[-1]
     rival = max((a for a in row if a != ARELU), key=row.get)
-    detail = (f"best in {len(rows) - len(lost)} of {len(rows)} rows; {last}: AReLU {row[ARELU]:.2f} vs {rival} "
+    detail = (f"best in {len(rows) - len(lost)} of {len(rows)} rows; {last}: AReLU {row[ARELU]:.2f} vs {display_name(rival)} "
               f"{row[rival]:.2f}" + (f" (lost: {'; '.join(lost)})" if lost else ""))
     return _result(cid, text, NOT_SUPPORTED if lost else SUPPORTED,
                    {"rows": len(rows), "lost": lost, "compared": len(row) - 1}, detail)
@@ -285,7 +301,7 @@ def pretraining_helps(cells):
     worse = [a for a, g in gains.items() if g <= 0]
     return _result(cid, text, NOT_SUPPORTED if worse else SUPPORTED, {"gains": gains, "setting": rows[-1]},
                    f"{rows[-1]} minus no pretrain: {min(gains.values()):+.2f} .. {max(gains.values()):+.2f} points "
-                   f"over {len(both)} activations" + (f" (not for {', '.join(worse)})" if worse else ""))
+                   f"over {len(both)} activations" + (f" (not for {', '.join(map(display_name, worse))})" if worse else ""))
 
 
 def table2_paper_cells() -> list[dict]:
