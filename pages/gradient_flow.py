@@ -21,7 +21,8 @@ with st.container(border=True):
                               key="flow_activations", persist_state="session",
                               format_func=lambda key: activation_info(key).name,
                               help="With their default parameters (AReLU: "
-                                   + ", ".join(f"{k} = {v:g}" for k, v in activation_info("arelu").defaults.items()) + ").")
+                                   + ", ".join(f"{k} = {v:g}" for k, v in activation_info("arelu").defaults.items()
+                                             if isinstance(v, (int, float))) + ").")
     depth = right.slider("Depth (layers)", 2, flow.MAX_DEPTH, 20, key="flow_depth", persist_state="session")
     c1, c2, c3, c4, c5 = st.columns(5)
     width = c1.selectbox("Width", [32, 64, 128, 256], index=2, key="flow_width", persist_state="session")
