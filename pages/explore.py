@@ -55,6 +55,11 @@ kept.metric("Gradient suppression (x < 0)", f"×{negative_slope:.3f}",
 relu_ratio.metric("Positive / negative slope", f"{positive_slope / negative_slope:.1f} : 1",
                   help="How strongly the sign decides: the attention contrast between the two sides.")
 
+st.page_link("pages/reproduce.py", label="Is it only the gain?", icon=":material/science:",
+             query_params={"experiment": "ablation"},
+             help="The ablation on Table 1's protocol: AReLU with α, β frozen at their initial values, AReLU started as "
+                  "ReLU, and ReLU at 2, 4, 8 × the learning rate, each compared with AReLU (95% intervals).")
+
 # -- F(x) and dF/dx ----------------------------------------------------------------------------
 x = explore.grid(x_range)
 params = {"arelu": {"alpha": alpha, "beta": beta}}

@@ -21,7 +21,10 @@ st.markdown("The paper's MNIST experiments, several models trained per computati
             "command line (`arelu reproduce table1`); here you see their results, and can run a small version live.")
 
 manager, owner = get_job_manager(), session_owner_id()
-experiment = st.selectbox("Experiment", EXPERIMENT_NAMES + tuple(views.RECORD_VIEWS),
+choices = EXPERIMENT_NAMES + tuple(views.RECORD_VIEWS)
+if st.query_params.get("experiment") in choices:      # a link such as ?experiment=ablation (Explore's) picks one
+    st.session_state["reproduce_experiment"] = st.query_params.pop("experiment")
+experiment = st.selectbox("Experiment", choices, key="reproduce_experiment",
                           format_func=lambda n: views.RECORD_VIEWS[n][0] if n in views.RECORD_VIEWS else get_experiment(n).title)
 spec = None if experiment in views.RECORD_VIEWS else get_experiment(experiment)
 if spec is not None and spec.note:

@@ -22,7 +22,7 @@ from arelu_core.activations import activation_info, list_activations
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import NO_DATA, SUPPORTED, parse_records
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
-from ui import table2_view
+from ui import ablation_view, table2_view
 
 RESULTS_ROOT = Path("results")
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
@@ -168,6 +168,7 @@ def accuracy_grid(summary: dict, records: list[dict], key: str) -> None:
 
 
 view("table2", whole=True)(table2_view.show)     # settings x activations, source -> target
+view("ablation", whole=True)(ablation_view.show)  # variants x settings, paired intervals per setting
 
 
 @view("fig2", "fig3")
@@ -224,6 +225,19 @@ def table2_form(spec):
         return None
     if not grid["activations"]:
         st.error("Pick at least one activation.")
+        return None
+    return grid
+
+
+@run_form("ablation")
+def ablation_form(spec):
+    with st.form(f"reproduce_form_{spec.name}"):
+        grid = ablation_view.form(spec, SUBSETS)
+        start = st.form_submit_button("Start", type="primary")
+    if not start:
+        return None
+    if not (grid["variants"] and grid["optimizers"] and grid["lrs"]):
+        st.error("Pick at least one variant, optimizer and learning rate.")
         return None
     return grid
 
