@@ -25,8 +25,8 @@ from .results import RESULTS_NAME, ResultsFile, final_accuracy, now_iso
 EXPERIMENT = "ablation"
 SHIPPED_TABLE1 = ASSETS / "results" / "table1" / RESULTS_NAME
 LR_MULTIPLES = (2, 4, 8)
-# Student's t, 97.5% quantile, df = 1..10 (standard tables); above 10 seeds the normal's 1.96 plus the
-# first-order correction (z^3 + z) / (4 df) is within 0.01 of it.
+# Student's t, 97.5% quantile, df = 1..10 (standard tables); above, the Cornish-Fisher expansion around the
+# normal's 1.96 (three terms: within 0.001 of the exact quantile from df = 11 on; tested against scipy).
 _T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228)
 
 
@@ -34,7 +34,8 @@ def t975(df: int) -> float:
     if df <= len(_T975):
         return _T975[df - 1]
     z = 1.959964
-    return z + (z ** 3 + z) / (4 * df)
+    return (z + (z ** 3 + z) / (4 * df) + (5 * z ** 5 + 16 * z ** 3 + 3 * z) / (96 * df ** 2)
+            + (3 * z ** 7 + 19 * z ** 5 + 17 * z ** 3 - 15 * z) / (384 * df ** 3))
 
 
 def paired_interval(a: dict, b: dict) -> dict | None:
