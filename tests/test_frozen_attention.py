@@ -5,6 +5,7 @@ checked against the plain formula (activations/formula.py): values and dF/dx unc
 learned parameter's gradient the formula's, a frozen one's none, and a training step leaves it where it was.
 """
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -124,3 +125,25 @@ def test_batched_group_kernel_respects_frozen_parameters(learn, dtype):
                 torch.testing.assert_close(param.grad[m].double(), want, **tol)
             else:
                 assert param.grad is None and not param.requires_grad
+
+
+def test_train_live_trains_arelu_with_frozen_attention(data_dir, tmp_path, monkeypatch):
+    """Train live's 'Learn' choice reaches the training: learn=none keeps every layer's alpha and beta."""
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("ARELU_DATA_DIR", data_dir)
+    monkeypatch.setenv("ARELU_RUNS_DIR", str(tmp_path / "runs"))
+    app = AppTest.from_file(str(Path(__file__).resolve().parents[1] / "app.py"), default_timeout=180).run()
+    at = app.switch_page("pages/train_live.py").run()
+    at.multiselect(key="train_activations").set_value(["arelu"])
+    at.selectbox(key="train_subset").set_value(512)
+    at.selectbox(key="train_learn").set_value("none")
+    next(b for b in at.button if b.label == "Start race").click().run()
+    assert not at.exception and not at.error
+    from ui.common import get_job_manager
+    manager = get_job_manager()
+    job = manager.get(at.session_state["arelu_owner_id"], at.session_state["train_job_ids"][0])
+    assert job.config.activation_params == {"alpha": 0.9, "beta": 2.0, "learn": "none"}
+    assert manager.wait([job], 300) and job.status == "finished", job.message
+    model = job.result.model
+    for block in model.blocks:
+        assert block.act.alpha.item() == torch.tensor(0.9).item() and block.act.beta.item() == 2.0

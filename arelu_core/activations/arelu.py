@@ -23,6 +23,7 @@ from .registry import ActivationInfo, Interval, ParamSpec, register
 # Which of alpha, beta a training changes. "none" keeps the initial curve (AReLU at its defaults: a fixed
 # two-slope leaky ReLU, 0.9 below zero, 1 + sigmoid(2) ~ 1.88 above), the ablation's "gain without attention".
 LEARN_CHOICES = ("both", "alpha", "beta", "none")
+LEARN_LABELS = {"both": "α and β (the paper)", "alpha": "α only", "beta": "β only", "none": "neither (frozen)"}
 
 # ELSA's sign-based attention parameters, shared by AReLU and every '<base>+elsa'. Any alpha works
 # (C clamps it), but a training started outside the clamp would never move it: no gradient there.

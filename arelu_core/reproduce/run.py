@@ -49,6 +49,11 @@ def make_groups(specs: list[TrainConfig], group_size: int) -> list[list[TrainCon
     return groups
 
 
+def _params_text(params: dict) -> str:
+    """' (learn=none)': a run's activation parameters in a progress line (none: nothing)."""
+    return f" ({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else ""
+
+
 def make_record(experiment: str, spec: TrainConfig, outcome: TrainResult, group_id: str, group_size: int,
                 device: str, tags: dict | None = None) -> dict:
     """tags: what the grid says of the run beyond its config (an ablation's variant and setting lr)."""
@@ -133,7 +138,8 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
             if should_stop and should_stop():
                 break
             emit({"kind": "group", "index": index, "groups": len(groups),
-                  "runs": [f"{s.activation} {s.optimizer} {s.lr:g} seed {s.seed}" for s in group]})
+                  "runs": [f"{s.activation}{_params_text(s.activation_params)} {s.optimizer} {s.lr:g} seed {s.seed}"
+                           for s in group]})
             outcomes = train_group(group, train_data, test_data, torch_device,
                                    progress=lambda step, total: emit({"kind": "step", "step": step, "total": total}),
                                    should_stop=should_stop)
