@@ -303,7 +303,7 @@ SHIPPED_SMALL = {
 }
 # Shipped grids and the trainings a full one holds (the issue's: Table 3 6 activations x 2 settings x 5 seeds,
 # Fig. 3 19 activations x 2 rates + 5 x 2 x 2 extra seeds); the label counts the file's runs.
-SHIPPED_GRIDS = {"table3": 60, "fig3": 58}
+SHIPPED_GRIDS = {"table3": 60, "fig3": 58, "ablation": 360}   # ablation: 9 variants x 8 settings x 5 seeds
 
 
 def results_label(path: Path) -> str:
