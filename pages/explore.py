@@ -55,10 +55,11 @@ kept.metric("Gradient suppression (x < 0)", f"×{negative_slope:.3f}",
 relu_ratio.metric("Positive / negative slope", f"{positive_slope / negative_slope:.1f} : 1",
                   help="How strongly the sign decides: the attention contrast between the two sides.")
 
-st.page_link("pages/reproduce.py", label="Is it only the gain?", icon=":material/science:",
-             query_params={"experiment": "ablation"},
-             help="The ablation on Table 1's protocol: AReLU with α, β frozen at their initial values, AReLU started as "
-                  "ReLU, and ReLU at 2, 4, 8 × the learning rate, each compared with AReLU (95% intervals).")
+link, why = st.columns([1, 4], vertical_alignment="center")
+link.page_link("pages/reproduce.py", label="Is it only the gain?", icon=":material/science:",
+               query_params={"experiment": "ablation"})
+why.caption("At its start AReLU already multiplies gradients by 1 + σ(β), as a larger learning rate would. The ablation "
+            "trains AReLU with α, β frozen, AReLU started as ReLU, and ReLU at 2, 4, 8 × the learning rate.")
 
 # -- F(x) and dF/dx ----------------------------------------------------------------------------
 x = explore.grid(x_range)

@@ -16,7 +16,7 @@ from arelu_core.reproduce.ablation import LR_MULTIPLES
 from arelu_core.reproduce.claims import NO_DATA, SUPPORTED
 from ui.common import PALETTE
 
-VERDICT_MARK = {SUPPORTED: "✅", NO_DATA: "·"}
+VERDICT_MARK = {SUPPORTED: "✓", NO_DATA: "·"}
 
 
 def _initial_curve_text() -> str:
@@ -51,9 +51,10 @@ def claims_table(summary: dict) -> pd.DataFrame:
             row["learning α/β beats the frozen curve"] = f"{mark} " + (
                 _interval(figures) if "ci95" in figures else claim["verdict"])
         elif claim["id"].startswith("abl_relu_lr"):
-            first = figures.get("catches_up_at")
-            row["ReLU at k× lr matches AReLU"] = f"{mark} " + (f"at ×{first}" if first else
-                                                              "no" if figures.get("per_k") else claim["verdict"])
+            first = next((p for p in figures.get("per_k", []) if p["matches"]), None)
+            row["ReLU at k× lr matches AReLU"] = f"{mark} " + (f"at ×{first['k']}: {_interval(first)}" if first else
+                                                              "no k of " + ", ".join(f"×{p['k']}" for p in figures["per_k"])
+                                                              if figures.get("per_k") else claim["verdict"])
         else:
             row["AReLU started as ReLU catches up"] = f"{mark} " + (
                 _interval(figures) if "ci95" in figures else claim["verdict"])
@@ -67,9 +68,9 @@ def _interval(figures: dict) -> str:
 
 def intervals_figure(summary: dict) -> go.Figure | None:
     """Forest plot per setting: AReLU − frozen, ReLU×k − AReLU (k = 2, 4, 8), started-as-ReLU − AReLU, 95% CI."""
-    series = [("AReLU − frozen", "abl_learned", None), *((f"ReLU ×{k} − AReLU", "abl_relu_lr", k) for k in LR_MULTIPLES),
-              ("started as ReLU − AReLU", "abl_from_relu", None)]
-    settings = list(dict.fromkeys(c["setting"] for c in summary["claims"]))
+    series = [("AReLU − frozen", "abl_learned", None), *((f"ReLU×{k} − AReLU", "abl_relu_lr", k) for k in LR_MULTIPLES),
+              ("from ReLU − AReLU", "abl_from_relu", None)]
+    settings = list(dict.fromkeys(c["setting"] for c in summary["claims"] if c["verdict"] != NO_DATA))
     if not settings:
         return None
     fig = make_subplots(rows=1, cols=len(series), subplot_titles=[s[0] for s in series], shared_yaxes=True)
@@ -113,7 +114,9 @@ def show(summary: dict, records: list[dict], key: str) -> None:
                      hide_index=True, key=f"{key}-abl-variants")
     st.markdown("**Test accuracy after one epoch (%)**, mean ± std over seeds")
     st.dataframe(variants_table(summary), hide_index=True, key=f"{key}-abl-table")
-    st.markdown("**The claims, per setting** (✅ supported by the 95% interval, ✗ not, · not enough data)")
+    st.markdown("**The claims, per setting**: difference of paired means [95% interval], in points; ✓ supported, ✗ not, "
+                "· not enough data. ReLU matches AReLU at the smallest k whose interval reaches 0 (AReLU's lead not "
+                "resolved) with no run diverged.")
     st.dataframe(claims_table(summary), hide_index=True, key=f"{key}-abl-claims")
     fig = intervals_figure(summary)
     if fig is not None:
