@@ -121,3 +121,15 @@ def test_small_ablation_through_the_cli_and_the_page(tmp_path, capsys, monkeypat
     claims_table = next(t for t in tables if "learning α/β beats the frozen curve" in t)
     assert list(claims_table["setting"]) == [f"Adam 1e-02, {TINY} digits"]
     assert len(at.get("plotly_chart")) == 1
+
+
+def test_explore_links_to_the_ablation_view(data_dir, monkeypatch):
+    """Explore's "Is it only the gain?" opens the Reproduce page on the ablation (?experiment=ablation, which
+    the page reads: test_small_ablation_through_the_cli_and_the_page)."""
+    from streamlit.testing.v1 import AppTest
+    monkeypatch.setenv("ARELU_DATA_DIR", data_dir)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=180).run()
+    at.switch_page("pages/explore.py").run()
+    assert not at.exception
+    link = next(link for link in at.get("page_link") if link.proto.label == "Is it only the gain?")
+    assert link.proto.page == "reproduce" and link.proto.query_string == "experiment=ablation"
