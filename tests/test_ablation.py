@@ -18,10 +18,9 @@ TINY = 256          # 2 steps at batch 128: the bookkeeping, not the science
 
 
 @pytest.fixture(autouse=True)
-def one_thread():
+def restore_threads():            # the CLI's --threads 1 sets this process's torch threads
     import torch
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
 
@@ -53,7 +52,7 @@ def run_cli(capsys, *argv) -> tuple[int, dict | None, str]:
 
 def test_small_ablation_through_the_cli_and_the_page(tmp_path, capsys, monkeypatch, data_dir):
     common = ["--optimizers", "adam", "--lrs", "1e-2", "--seeds", "0", "1", "--train-subset", str(TINY),
-              "--data-dir", data_dir, "--device", "cpu", "--json"]
+              "--data-dir", data_dir, "--device", "cpu", "--threads", "1", "--json"]
     # Table 1's AReLU and ReLU at this protocol: the ablation must copy these, not train them again
     code, table1, _ = run_cli(capsys, "table1", "--activations", "relu", "arelu", "--out",
                               str(tmp_path / "results" / "table1"), *common)

@@ -149,10 +149,15 @@ def _interval_text(pair: dict) -> str:
     return f"{pair['diff']:+.2f} [{low:+.2f}, {high:+.2f}] points (n={pair['n']})"
 
 
+def _pair(cells: dict[str, dict], first: str, second: str) -> tuple[dict | None, dict | None, dict | None]:
+    """The two variants' cells and the paired interval of first - second (None where either is missing)."""
+    a, b = cells.get(first), cells.get(second)
+    return a, b, (paired_interval(_seeds(a), _seeds(b)) if a and b else None)
+
+
 def learned_beyond_initial_curve(cells: dict[str, dict], label: str, suffix: str) -> dict:
     cid, text = f"abl_learned_{suffix}", f"learning α/β adds accuracy beyond the fixed initial curve ({label})"
-    arelu, frozen = cells.get("arelu"), cells.get("arelu-frozen")
-    pair = paired_interval(_seeds(arelu), _seeds(frozen)) if arelu and frozen else None
+    arelu, frozen, pair = _pair(cells, "arelu", "arelu-frozen")
     if pair is None:
         return _claim(cid, text, NO_DATA, {}, "needs AReLU and AReLU frozen on at least 2 common seeds", label)
     figures = {"arelu": arelu["mean"], "frozen": frozen["mean"], **pair}
@@ -169,8 +174,7 @@ def relu_catches_up(cells: dict[str, dict], label: str, suffix: str) -> dict:
     arelu = cells.get("arelu")
     per_k = []
     for k in LR_MULTIPLES:
-        relu = cells.get(f"relu-lr{k}")
-        pair = paired_interval(_seeds(relu), _seeds(arelu)) if relu and arelu else None
+        relu, _, pair = _pair(cells, f"relu-lr{k}", "arelu")
         if relu and relu["diverged"]:
             per_k.append({"k": k, "mean": relu["mean"], "diverged": relu["diverged"], "matches": False,
                           **(pair or {"diff": None, "ci95": None, "n": 0})})
@@ -186,17 +190,15 @@ def relu_catches_up(cells: dict[str, dict], label: str, suffix: str) -> dict:
     figures = {"arelu": arelu["mean"], "relu": cells["relu"]["mean"] if "relu" in cells else None,
                "per_k": per_k, "catches_up_at": first}
     return _claim(cid, text, SUPPORTED if first else NOT_SUPPORTED, figures,
-                  f"ReLU {head} (ReLU×k − AReLU {arelu['mean']:.2f}; " + "; ".join(parts) + ")", label)
+                  f"ReLU {head} (AReLU {arelu['mean']:.2f}; ReLU×k − AReLU: " + "; ".join(parts) + ")", label)
 
 
 def attention_from_relu(cells: dict[str, dict], label: str, suffix: str) -> dict:
     cid, text = f"abl_from_relu_{suffix}", f"AReLU started as ReLU catches up with AReLU ({label})"
-    arelu, start = cells.get("arelu"), cells.get("arelu-from-relu")
-    pair = paired_interval(_seeds(start), _seeds(arelu)) if arelu and start else None
+    start, arelu, pair = _pair(cells, "arelu-from-relu", "arelu")
     if pair is None:
         return _claim(cid, text, NO_DATA, {}, "needs AReLU and AReLU started as ReLU on at least 2 common seeds", label)
-    relu = cells.get("relu")
-    over_relu = paired_interval(_seeds(start), _seeds(relu)) if relu else None
+    over_relu = _pair(cells, "arelu-from-relu", "relu")[2]
     figures = {"arelu": arelu["mean"], "from_relu": start["mean"], **pair, "over_relu": over_relu}
     detail = f"started as ReLU {start['mean']:.2f} − AReLU {arelu['mean']:.2f}: {_interval_text(pair)}"
     if over_relu:
