@@ -1,4 +1,4 @@
-"""`arelu reproduce table1|fig2|fig3|table4 [...]`: the paper in one command (hooked in by arelu_core.cli)."""
+"""`arelu reproduce table1|fig2|fig3|table4|ablation [...]`: the paper in one command (hooked in by arelu_core.cli)."""
 from __future__ import annotations
 
 import argparse
