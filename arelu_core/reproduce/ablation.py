@@ -237,7 +237,10 @@ def format_ablation(summary: dict) -> str:
             line += f"{text:>19}"
         lines.append(line)
     lines.append("")
-    lines += [f"[{c['verdict']}] {c['claim']}: {c['detail']}" for c in summary["claims"]]
+    lines += [f"[{c['verdict']}] {c['claim']}: {c['detail']}" for c in summary["claims"] if c["verdict"] != NO_DATA]
+    empty = list(dict.fromkeys(c["setting"] for c in summary["claims"] if c["verdict"] == NO_DATA))
+    if empty:      # one line, not three per setting: a partial grid (AReLU/ReLU copied, no variant trained there)
+        lines.append(f"[{NO_DATA}] some claims in: {', '.join(empty)} (no runs of the variants they compare)")
     lines.append(f"{summary['runs']} runs ({summary['copied']} copied from Table 1), "
                  f"{summary['seconds']:.0f} s of training")
     return "\n".join(lines)
