@@ -41,6 +41,17 @@ def variants_table(summary: dict) -> pd.DataFrame:
     return pd.DataFrame([{"variant": name, **rows[name]} for name in ordered])
 
 
+def learned_table(summary: dict) -> pd.DataFrame:
+    """α, β of each layer after the epoch (mean over seeds), per AReLU variant and setting: how far learning moved them."""
+    rows = []
+    for c in summary["cells"]:
+        if c.get("final_alpha_beta"):
+            rows.append({"setting": c["setting"], "variant": c["name"],
+                         **{f"layer {i + 1} (α, β)": f"{layer['alpha']:.3f}, {layer['beta']:.3f}"
+                            for i, layer in enumerate(c["final_alpha_beta"])}})
+    return pd.DataFrame(rows)
+
+
 def claims_table(summary: dict) -> pd.DataFrame:
     """One row per setting: each claim's verdict and its interval (difference of paired means, 95%)."""
     rows: dict[str, dict] = {}
@@ -121,6 +132,10 @@ def show(summary: dict, records: list[dict], key: str) -> None:
     fig = intervals_figure(summary)
     if fig is not None:
         st.plotly_chart(fig, key=f"{key}-abl-intervals")
+    learned = learned_table(summary)
+    if not learned.empty:
+        with st.expander("Where α and β went: each layer's values after the epoch (mean over seeds)"):
+            st.dataframe(learned, hide_index=True, key=f"{key}-abl-learned")
     with st.expander("Every claim in words"):
         for claim in summary["claims"]:
             st.markdown(f"- **{claim['verdict']}**: {claim['claim']}: {claim['detail']}")
