@@ -10,6 +10,7 @@ from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
 from ui import charts
 from ui.common import (activation_colour, checkpoint_label, learnable_first_index, list_checkpoints,
                        load_checkpoint_cached, user_errors)
+from arelu_core.reproduce import get_experiment
 from ui.links import BIND, titled
 from ui.navigation import through_app
 
@@ -45,6 +46,12 @@ with more_column.popover("Draw beside AReLU", icon=":material/tune:", width="str
     x_range = link.add("explore_range", st.slider("x range ±", 1.0, 10.0, 4.0, 0.5, key="explore_range", bind=BIND), 4.0)
 more_column.caption("Beside: " + (", ".join(map(name_of, overlays)) or "nothing")
                     + (f"; {name_of(elsa_base)}" if elsa_base else ""))
+
+gain_link, why = st.columns([1, 4], vertical_alignment="center")
+gain_link.page_link("pages/reproduce.py", label="Is it only the gain?", icon=":material/science:",   # the bound menu's label
+                    query_params={"reproduce_experiment": get_experiment("ablation").title})
+why.caption("At its start AReLU already multiplies gradients by 1 + σ(β), as a larger learning rate would. The ablation "
+            "trains AReLU with α, β frozen, AReLU started as ReLU, and ReLU at 2, 4, 8 × the learning rate.")
 
 # -- F(x) and dF/dx ----------------------------------------------------------------------------
 x = explore.grid(x_range)

@@ -25,7 +25,8 @@ with st.container(border=True):
     chosen = link.add("flow_activations", left.multiselect(
         "Activations", list_activations(), default=default_activations, key="flow_activations", bind=BIND,
         format_func=name_of, help="With their default parameters (AReLU: "
-        + ", ".join(f"{k} = {v:g}" for k, v in activation_info("arelu").defaults.items()) + ")."),
+        + ", ".join(f"{k} = {v:g}" for k, v in activation_info("arelu").defaults.items()
+                     if isinstance(v, (int, float))) + ")."),
         default_activations, name_of)
     depth = link.add("flow_depth", right.slider("Depth (layers)", 2, flow.MAX_DEPTH, 20, key="flow_depth", bind=BIND), 20)
     c1, c2, c3, c4, c5 = st.columns(5)

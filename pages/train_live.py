@@ -9,6 +9,7 @@ import streamlit as st
 import torch
 
 from arelu_core import activation_info, data, explore, list_activations, runs
+from arelu_core.activations.arelu import LEARN_LABELS
 from arelu_core.errors import AReLULabError
 from arelu_core.trainer import TrainConfig, device_label, resolve_device
 from ui import charts, live_figures
@@ -84,13 +85,14 @@ def race_jobs() -> list:
     return [job for job in jobs if job is not None]
 
 
-def activation_params(name: str, alpha: float, beta: float) -> dict:
+def activation_params(name: str, alpha: float, beta: float, learn: str) -> dict:
     # The sliders are ELSA's attention α and β: only activations that have it take them (CAReLU's are other things).
-    return {"alpha": alpha, "beta": beta} if activation_info(name).attention else {}
+    params = {"alpha": alpha, "beta": beta} | ({} if learn == "both" else {"learn": learn})
+    return params if activation_info(name).attention else {}
 
 
 SETTING_KEYS = {"optimizer": "train_optimizer", "lr": "train_lr", "batch_size": "train_batch_size",  # setting: widget key
-                "epochs": "train_epochs", "alpha": "train_alpha", "beta": "train_beta", "seed": "train_seed",
+                "epochs": "train_epochs", "alpha": "train_alpha", "beta": "train_beta", "learn": "train_learn", "seed": "train_seed",
                 "device": "train_device", "train_subset": "train_subset"}
 START_ERROR = "train_start_error"
 
@@ -109,7 +111,7 @@ def start_race() -> None:
     jobs = []
     try:
         for name in names:
-            config = TrainConfig(activation=name, activation_params=activation_params(name, settings["alpha"], settings["beta"]),
+            config = TrainConfig(activation=name, activation_params=activation_params(name, settings["alpha"], settings["beta"], settings["learn"]),
                                  optimizer=settings["optimizer"], lr=settings["lr"], batch_size=settings["batch_size"],
                                  epochs=settings["epochs"], seed=int(settings["seed"]), device=settings["device"],
                                  train_subset=settings["train_subset"], live_eval_every=live_every,
@@ -150,12 +152,14 @@ with st.form("race_settings", border=True):
                      persist_state="session")
     c3.selectbox("Batch size", [32, 64, 128, 256, 512], index=2, key="train_batch_size", persist_state="session")
     c4.slider("Epochs", 1, 20, 1, key="train_epochs", persist_state="session")
-    c5, c6, c7, c8, c9 = st.columns(5)
+    c5, c6, c10, c7, c8, c9 = st.columns(6)
     alpha_spec, beta_spec = (activation_info("arelu").param(name) for name in ("alpha", "beta"))  # ELSA's α, β
     c5.slider("Initial α", alpha_spec.train.low, alpha_spec.train.high, alpha_spec.default, 0.01, key="train_alpha",
               persist_state="session", help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries 0.01 to 0.99.")
     c6.slider("Initial β", -5.0, 5.0, beta_spec.default, 0.5, key="train_beta", persist_state="session",
               help=f"For {ELSA_LIKE}. The paper's Fig. 2 tries -2 to 2.")
+    c10.selectbox("Learn", list(LEARN_LABELS), format_func=LEARN_LABELS.get, key="train_learn", persist_state="session",
+                  help=f"For {ELSA_LIKE}: which of α, β training changes; 'neither' keeps the initial curve (the ablation's).")
     c7.number_input("Seed", 0, 1_000_000, 0, key="train_seed", persist_state="session")
     devices = ["auto", "cpu"] + (["cuda"] if torch.cuda.is_available() else [])
     c8.selectbox("Device", devices, key="train_device", persist_state="session",

@@ -49,7 +49,7 @@ def test_registered_from_outside_with_derived_metadata_and_rules(extra):
     with pytest.raises(ConfigError, match="beta"):
         TrainConfig(activation="swishbeta", activation_params={"beta": -1.0}).validate()
     elsa = activation_info("swishbeta+elsa")                                  # ELSA wraps it like any other
-    assert elsa.attention and elsa.params_per_layer == 3 and set(elsa.defaults) == {"beta", "alpha"}
+    assert elsa.attention and elsa.params_per_layer == 3 and set(elsa.defaults) == {"beta", "alpha", "learn"}
 
 
 def test_in_the_explore_and_train_live_menus(extra, data_dir, monkeypatch, tmp_path):

@@ -22,7 +22,7 @@ from arelu_core.activations import activation_info, list_activations
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import NO_DATA, SUPPORTED, parse_records
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
-from ui import table2_view
+from ui import ablation_view, table2_view
 from ui.common import activation_colour
 
 RESULTS_ROOT = Path("results")
@@ -181,6 +181,7 @@ def accuracy_grid(summary: dict, records: list[dict], key: str) -> None:
 
 
 view("table2", whole=True)(table2_view.show)     # settings x activations, source -> target
+view("ablation", whole=True)(ablation_view.show)  # variants x settings, paired intervals per setting
 
 
 @view("fig2", "fig3")
@@ -237,6 +238,19 @@ def table2_form(spec):
         return None
     if not grid["activations"]:
         st.error("Pick at least one activation.")
+        return None
+    return grid
+
+
+@run_form("ablation")
+def ablation_form(spec):
+    with st.form(f"reproduce_form_{spec.name}"):
+        grid = ablation_view.form(spec, SUBSETS)
+        start = st.form_submit_button("Start", type="primary")
+    if not start:
+        return None
+    if not (grid["variants"] and grid["optimizers"] and grid["lrs"]):
+        st.error("Pick at least one variant, optimizer and learning rate.")
         return None
     return grid
 
@@ -302,7 +316,7 @@ SHIPPED_SMALL = {
 }
 # Shipped grids and the trainings a full one holds (the issue's: Table 3 6 activations x 2 settings x 5 seeds,
 # Fig. 3 19 activations x 2 rates + 5 x 2 x 2 extra seeds); the label counts the file's runs.
-SHIPPED_GRIDS = {"table3": 60, "fig3": 58}
+SHIPPED_GRIDS = {"table3": 60, "fig3": 58, "ablation": 360}   # ablation: 9 variants x 8 settings x 5 seeds
 
 
 def results_label(path: Path) -> str:

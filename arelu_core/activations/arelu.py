@@ -20,12 +20,19 @@ from .compiled import compiled_kernels
 from .formula import ALPHA_MAX, ALPHA_MIN, alpha_window, clamp_alpha, sign_scale_backward, sign_scale_formula
 from .registry import ActivationInfo, Interval, ParamSpec, register
 
+# Which of alpha, beta a training changes. "none" keeps the initial curve (AReLU at its defaults: a fixed
+# two-slope leaky ReLU, 0.9 below zero, 1 + sigmoid(2) ~ 1.88 above), the ablation's "gain without attention".
+LEARN_CHOICES = ("both", "alpha", "beta", "none")
+LEARN_LABELS = {"both": "α and β (the paper)", "alpha": "α only", "beta": "β only", "none": "neither (frozen)"}
+
 # ELSA's sign-based attention parameters, shared by AReLU and every '<base>+elsa'. Any alpha works
 # (C clamps it), but a training started outside the clamp would never move it: no gradient there.
 SIGN_ATTENTION_PARAMS = (
     ParamSpec("alpha", "C(alpha), alpha clamped to [0.01, 0.99], scales the negative inputs",
               train=Interval(ALPHA_MIN, ALPHA_MAX)),
     ParamSpec("beta", "sigmoid(beta) in (0, 1) amplifies the non-negative inputs"),
+    ParamSpec("learn", "which of alpha, beta training changes: both (the paper), alpha, beta, or none "
+                       "(frozen at their initial values)", kind="choice", choices=LEARN_CHOICES),
 )
 
 
@@ -100,11 +107,24 @@ def sign_attention(x: torch.Tensor, alpha: torch.Tensor, beta: torch.Tensor, pos
     return SignScaleFunction.apply(x, alpha, beta, pos_offset, kernel)
 
 
-def _scalar_parameter(name: str, value) -> nn.Parameter:
+def _scalar_parameter(name: str, value, learn: str = "both") -> nn.Parameter:
+    """alpha or beta as a parameter of shape (); frozen (requires_grad False) unless `learn` names it."""
     value = float(value)
     if not math.isfinite(value):
         raise ValueError(f"{name} must be a finite number, got {value}")
-    return nn.Parameter(torch.tensor(value))
+    if learn not in LEARN_CHOICES:
+        raise ValueError(f"learn must be one of {', '.join(LEARN_CHOICES)}, got {learn!r}")
+    return nn.Parameter(torch.tensor(value), requires_grad=learn in ("both", name))
+
+
+def attention_inputs(alpha: torch.Tensor, beta: torch.Tensor, learn: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """alpha, beta as the op should see them: a frozen one detached. requires_grad=False alone keeps
+    autograd and the optimizers off it; detaching (decided by `learn`, not by the tensor, which torch.func
+    swaps in) also keeps torch.func (grad over functional_call, as MAML does) from differentiating it, so a
+    frozen parameter gets no gradient on any path."""
+    if learn == "both":
+        return alpha, beta
+    return (alpha if learn == "alpha" else alpha.detach()), (beta if learn == "beta" else beta.detach())
 
 
 @register(ActivationInfo(
@@ -117,13 +137,15 @@ def _scalar_parameter(name: str, value) -> nn.Parameter:
 class AReLU(nn.Module):
     kernel = "auto"   # the fused op's implementation: compiled.use_kernel / use_compiled pin one
 
-    def __init__(self, alpha: float = 0.9, beta: float = 2.0):
+    def __init__(self, alpha: float = 0.9, beta: float = 2.0, learn: str = "both"):
         super().__init__()
-        self.alpha = _scalar_parameter("alpha", alpha)
-        self.beta = _scalar_parameter("beta", beta)
+        self.learn = learn
+        self.alpha = _scalar_parameter("alpha", alpha, learn)
+        self.beta = _scalar_parameter("beta", beta, learn)
 
     def forward(self, x):
-        return sign_attention(x, self.alpha, self.beta, pos_offset=1.0, kernel=self.kernel)
+        return sign_attention(x, *attention_inputs(self.alpha, self.beta, self.learn), pos_offset=1.0, kernel=self.kernel)
 
     def extra_repr(self):
-        return f"alpha={self.alpha.item():.4g}, beta={self.beta.item():.4g}"
+        return f"alpha={self.alpha.item():.4g}, beta={self.beta.item():.4g}" + \
+            (f", learn={self.learn}" if self.learn != "both" else "")

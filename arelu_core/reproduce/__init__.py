@@ -5,6 +5,7 @@
     run.py          resumable runner (results/<experiment>/runs.jsonl); reproduce_task: a grid as a job of the app
     summary.py      mean ± std per cell beside the paper's number
     claims.py       the paper's claims as functions of the results
+    ablation.py     attention or gain? AReLU frozen / started as ReLU / ReLU at k x lr, claims with 95% intervals
 """
 from .batched import train_group
 from .claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, evaluate_claims

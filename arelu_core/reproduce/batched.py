@@ -30,7 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.func import functional_call, vmap
 
-from ..activations.arelu import AReLU
+from ..activations.arelu import AReLU, attention_inputs
 from ..activations.elsa import ELSA
 from ..data import MNISTTensors, dataset_info
 from ..network import CHANNELS, MNISTConv
@@ -79,8 +79,9 @@ class _Segment(nn.Module):
         if isinstance(first, (AReLU, ELSA)):
             # AReLU and ELSA's attention term: vectorised over the models' (alpha, beta).
             self.sign_offset = 1.0 if isinstance(first, AReLU) else 0.0
-            self.alpha = nn.Parameter(torch.stack([a.alpha.detach() for a in acts]))
-            self.beta = nn.Parameter(torch.stack([a.beta.detach() for a in acts]))
+            self.learn = first.learn       # one segment, one `learn` (it is part of _segment_key)
+            self.alpha = nn.Parameter(torch.stack([a.alpha.detach() for a in acts]), requires_grad=first.alpha.requires_grad)
+            self.beta = nn.Parameter(torch.stack([a.beta.detach() for a in acts]), requires_grad=first.beta.requires_grad)
             bases = [a.base for a in acts] if isinstance(first, ELSA) else None
             self.base = _Segment(bases) if bases else None
             return
@@ -95,11 +96,12 @@ class _Segment(nn.Module):
 
     def forward(self, x):  # x: [B, n, C, H, W]
         if self.sign_offset is not None:
+            alpha, beta = attention_inputs(self.alpha, self.beta, self.learn)   # frozen ones: no gradient
             if self.base is None:
-                return group_sign_scale(x, self.alpha, self.beta, self.sign_offset)
+                return group_sign_scale(x, alpha, beta, self.sign_offset)
             out = self.base(x)
             attend_to = out if out.shape != x.shape else x   # as ELSA does for Maxout
-            return out + group_sign_scale(attend_to, self.alpha, self.beta, 0.0)
+            return out + group_sign_scale(attend_to, alpha, beta, 0.0)
         if not self.names:
             return self.fixed(x.flatten(1, 2)).unflatten(1, (self.n, -1))  # channel-local: Maxout stays in its slice
         params = dict(zip(self.names, self.stacked))

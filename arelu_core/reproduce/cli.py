@@ -1,4 +1,4 @@
-"""`arelu reproduce table1|fig2|fig3|table4|fig4|fig5 [...]`: the paper in one command (hooked in by arelu_core.cli)."""
+"""`arelu reproduce table1|fig2|fig3|table4|ablation|fig4|fig5 [...]`: the paper in one command (hooked in by arelu_core.cli)."""
 from __future__ import annotations
 
 import argparse
@@ -29,6 +29,9 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
                                           "are appended to <out>/runs.jsonl and skipped when the command is run again.")
     p.add_argument("experiment", choices=EXPERIMENT_NAMES + ("fig4", "fig5") + META_EXPERIMENTS, help="which table or figure")
     p.add_argument("--activations", nargs="+", metavar="NAME", help="registry names (default: the paper's)")
+    p.add_argument("--variants", nargs="+", metavar="VARIANT",
+                   help="ablation: which arms (default all: arelu arelu-frozen arelu-from-relu relu relu-lr2 relu-lr4 "
+                        "relu-lr8 arelu-learn-alpha arelu-learn-beta)")
     p.add_argument("--optimizers", nargs="+", metavar="OPT", help="sgd and/or adam")
     p.add_argument("--lrs", nargs="+", metavar="LR", help="learning rates, e.g. 1e-2 1e-3")
     p.add_argument("--seeds", nargs="+", metavar="SEED", help="seeds, e.g. 0 1 2 3 4")
@@ -47,7 +50,8 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--ray", metavar="ADDRESS", help="run each training as a Ray task on the cluster at ADDRESS "
                                                     "('local': a local Ray; needs `pip install .[cluster]`)")
     p.add_argument("--out", help="output folder (default: results/<experiment>)")
-    p.add_argument("--baseline", help="Table 4: our Table 1 results file (default: <out>/../table1/runs.jsonl)")
+    p.add_argument("--baseline", help="Table 4, ablation: our Table 1 results file (default: <out>/../table1/runs.jsonl; "
+                                      "ablation: else the shipped assets/results/table1)")
     p.add_argument("--data-dir", help="folder holding the datasets in torchvision's layout (MNIST/raw, SVHN, ...; "
                                       "default: $ARELU_DATA_DIR, else ~/.cache/arelu-lab/data)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu or cuda")
@@ -166,7 +170,7 @@ def cmd_reproduce(args) -> dict:
                                  train_subset=args.train_subset, device=args.device, out=args.out,
                                  group_size=args.group_size, data_dir=args.data_dir, baseline=args.baseline,
                                  progress=progress, source=args.source, target=args.target,
-                                 pretrain_epochs=args.pretrain_epochs, ray=args.ray)
+                                 pretrain_epochs=args.pretrain_epochs, ray=args.ray, variants=_split(args.variants))
     if not quiet:
         print(format_table(summary))
         print(f"results: {summary['results_file']} ({summary['skipped']} runs already there, "

@@ -49,9 +49,15 @@ def make_groups(specs: list[TrainConfig], group_size: int) -> list[list[TrainCon
     return groups
 
 
+def _params_text(params: dict) -> str:
+    """' (learn=none)': a run's activation parameters in a progress line (none: nothing)."""
+    return f" ({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else ""
+
+
 def make_record(experiment: str, spec: TrainConfig, outcome: TrainResult, group_id: str, group_size: int,
-                device: str) -> dict:
-    return {"format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "key": run_key(spec),
+                device: str, tags: dict | None = None) -> dict:
+    """tags: what the grid says of the run beyond its config (an ablation's variant and setting lr)."""
+    return {**(tags or {}), "format": FORMAT, "format_version": FORMAT_VERSION, "experiment": experiment, "key": run_key(spec),
             "activation": spec.activation, "params": spec.activation_params, "optimizer": spec.optimizer,
             "lr": spec.lr, "seed": spec.seed, "epochs": spec.epochs, "batch_size": spec.batch_size,
             "train_subset": spec.train_subset, "status": outcome.status, "message": outcome.message,
@@ -66,11 +72,12 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
                    train_subset: int | None = None, device: str = "auto", out=None, group_size: int | None = None,
                    data_dir=None, baseline=None, progress: Callable[[dict], None] | None = None,
                    should_stop: Callable[[], bool] | None = None, source=None, target=None,
-                   pretrain_epochs=None, ray: str | None = None) -> dict:
+                   pretrain_epochs=None, ray: str | None = None, variants=None) -> dict:
     """Train what is missing, return the summary (cells, claims, seconds) plus bookkeeping.
 
     Table 2 (run_table2) also takes source, target (dataset keys) and pretrain_epochs; its `epochs`
-    are the fine-tuning epochs.
+    are the fine-tuning epochs. An ablation (experiments.ABLATION_VARIANTS) takes `variants` instead of
+    activations; its Table 1 variants are copied from `baseline` (default: ablation.baseline_file).
 
     progress(event) gets {"kind": "group", "index", "groups", "runs"}, {"kind": "step", "step", "total"}
     and {"kind": "run", "record"}. Each group's runs are appended (fsynced) before the next group
@@ -89,20 +96,30 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
     started = time.perf_counter()
     spec = get_experiment(experiment)
     emit = progress or (lambda event: None)
-    runs = spec.runs(activations, optimizers, lrs, seeds, epochs, train_subset)
+    if variants and not spec.variants:
+        raise ConfigError(f"--variants belongs to the ablation, not {spec.name}")
+    tagged = (spec.variant_runs(variants, optimizers, lrs, seeds, epochs, train_subset, activations=activations)
+              if spec.variants else [({}, r) for r in spec.runs(activations, optimizers, lrs, seeds, epochs, train_subset)])
+    runs, tags = [r for _, r in tagged], {run_key(r): t for t, r in tagged}
     group_size = DEFAULT_GROUP_SIZE if group_size is None else group_size
     if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
         raise ConfigError(f"group size must be a positive integer, got {group_size!r}")
     out = Path(out) if out else default_out(spec.name)
     results = ResultsFile(out / RESULTS_NAME, spec.name)
     done = {r["key"] for r in results.read()}          # ResultsFileError before any training
+    if spec.variants:     # the ablation's AReLU and ReLU are Table 1's runs: taken from its results, not retrained
+        from .ablation import baseline_file, copy_table1_runs
+        copied = copy_table1_runs(tagged, done, baseline_file(out, baseline))
+        results.append(copied)
+        done |= {r["key"] for r in copied}
     todo = [r for r in runs if run_key(r) not in done]
     groups = make_groups(todo, group_size)
     trained = 0
     if groups and ray:   # each group as one Ray task (ray_runner.py); records appended as groups come back
         from .ray_runner import run_on_ray
         threads = torch.get_num_threads()
-        items = [{"experiment": spec.name, "specs": [asdict(s) for s in g], "threads": threads} for g in groups]
+        items = [{"experiment": spec.name, "specs": [asdict(s) for s in g], "threads": threads,
+                  "tags": [tags[run_key(s)] for s in g]} for g in groups]
 
         def finished(records):
             nonlocal trained
@@ -122,12 +139,13 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
             if should_stop and should_stop():
                 break
             emit({"kind": "group", "index": index, "groups": len(groups),
-                  "runs": [f"{s.activation} {s.optimizer} {s.lr:g} seed {s.seed}" for s in group]})
+                  "runs": [f"{s.activation}{_params_text(s.activation_params)} {s.optimizer} {s.lr:g} seed {s.seed}"
+                           for s in group]})
             outcomes = train_group(group, train_data, test_data, torch_device,
                                    progress=lambda step, total: emit({"kind": "step", "step": step, "total": total}),
                                    should_stop=should_stop)
             group_id = uuid.uuid4().hex[:12]
-            records = [make_record(spec.name, s, o, group_id, len(group), label)
+            records = [make_record(spec.name, s, o, group_id, len(group), label, tags[run_key(s)])
                        for s, o in zip(group, outcomes) if o.status != "stopped"]
             results.append(records)      # durable before anyone hears of them
             trained += len(records)
@@ -155,8 +173,9 @@ def train_group_task(item: dict, data_dir=None, device: str = "auto") -> list[di
     outcomes = train_group(group, load_mnist(True, data_dir, torch_device), load_mnist(False, data_dir, torch_device),
                            torch_device)
     group_id = uuid.uuid4().hex[:12]
-    return [make_record(spec.name, s, o, group_id, len(group), device_label(torch_device))
-            for s, o in zip(group, outcomes) if o.status != "stopped"]
+    tags = item.get("tags") or [{}] * len(group)
+    return [make_record(spec.name, s, o, group_id, len(group), device_label(torch_device), t)
+            for s, o, t in zip(group, outcomes, tags) if o.status != "stopped"]
 
 
 def _baseline(experiment: str, out: Path, baseline) -> list[dict] | None:
@@ -195,7 +214,8 @@ def run_experiment_task(emit: Callable[[dict], None], should_stop: Callable[[], 
 def reproduce_task(experiment: str, **kwargs) -> Task:
     """A (small) grid as a job's task. The grid is checked here, so bad choices raise ConfigError at submit."""
     spec = get_experiment(experiment)
-    spec.runs(*(kwargs.get(k) for k in ("activations", "optimizers", "lrs", "seeds", "epochs", "train_subset")))
+    spec.runs(*(kwargs.get(k) for k in ("activations", "optimizers", "lrs", "seeds", "epochs", "train_subset")),
+              variants=kwargs.get("variants"))
     return Task(run_experiment_task, {"experiment": spec.name, **kwargs}, kind="reproduction")
 
 

@@ -41,6 +41,9 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
     if experiment == "table2":
         from .table2 import summarise_table2
         return summarise_table2(records)
+    if experiment == "ablation":          # cells per (variant, setting); its own claims
+        from .ablation import summarise_ablation
+        return summarise_ablation(records)
     groups: dict[tuple, list[dict]] = {}
     for r in records:
         groups.setdefault(cell_key(r), []).append(r)
@@ -134,6 +137,9 @@ def format_table(summary: dict) -> str:
     if experiment == "table2":
         from .table2 import format_table2
         return format_table2(summary)
+    if experiment == "ablation":
+        from .ablation import format_ablation
+        return format_ablation(summary)
     ref_name = {"table1": "paper", "table4": "our T1"}.get(experiment)
     head = f"{'activation':<13} {'init':<20} {'opt':<5} {'lr':<6} {'ours (mean ± std)':>20} {'n':>2}"
     if ref_name:
