@@ -51,14 +51,14 @@ def test_a_race_waits_as_one_unit_and_nothing_jumps_it(data_dir):
     manager = JobManager(max_running=2)
     blocker = manager.submit("alice", endless())
     wait_until(lambda: steps(blocker) > 0, "the blocker's first step")
-    race = manager.submit_race("teacher", [quick("relu"), quick("arelu")], labels=["ReLU", "AReLU"])
-    later = manager.submit("bob", quick("tanh"))
+    race = manager.submit_race("teacher", [quick("relu"), quick("tanh")], labels=["ReLU", "Tanh"])
+    later = manager.submit("bob", quick("sigmoid"))
     # one slot is free, but the race needs two: it waits, and bob's single job does not jump it
     assert [job.status for job in race.jobs] == ["queued", "queued"] and later.status == "queued"
     assert [manager.queue_place(job) for job in (*race.jobs, later)] == [1, 1, 2]
     manager.stop("alice", blocker.id)
     assert manager.wait(race.jobs + [later], WAIT), [job.status for job in race.jobs]
-    assert [job.label for job in race.jobs] == ["ReLU", "AReLU"]
+    assert [job.label for job in race.jobs] == ["ReLU", "Tanh"]
     assert race.jobs[0].started_at == race.jobs[1].started_at >= blocker.finished_at
     assert later.started_at >= min(job.finished_at for job in race.jobs)
 

@@ -42,14 +42,15 @@ def run_in_worker(task: Task, name: str, thread_count, record: Callable[[dict], 
                              name=name, daemon=True)
     worker.start()
     sender.close()      # the worker holds the only writing end: EOF here means it is gone
-    result, failure = None, None
+    result, failure, held = None, None, False    # held: the worker reported "ready" and waits for `go`
     try:
         while True:
             if not stop.is_set() and should_stop():
                 stop.set()
-            if not go.is_set() and may_start():
+            if held and may_start():
                 go.set()
-            if not receiver.poll(0.1 if go.is_set() else 0.01):   # quick while a race waits to start
+                held = False
+            if not receiver.poll(0.01 if held else 0.1):   # quick while a race waits to start
                 continue
             try:
                 kind, payload = receiver.recv()
@@ -57,6 +58,7 @@ def run_in_worker(task: Task, name: str, thread_count, record: Callable[[dict], 
                 break
             if kind == "event":
                 record(payload)
+                held = held or payload.get("kind") == "ready"
             elif kind == "result":
                 result = _restored(payload)
             elif kind == "error":
