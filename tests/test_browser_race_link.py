@@ -3,8 +3,10 @@
 reload) shows the same race's cards while it runs and its results once it ends, and the settings it carries."""
 from __future__ import annotations
 
+import os
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,7 @@ from streamlit_server import (ERROR_SELECTORS, launch_chromium, running_server, 
                               wait_until_idle, warm_up)
 
 pytestmark = pytest.mark.browser
-VIEWPORT = {"width": 1400, "height": 900}
+VIEWPORT, TALL = {"width": 1400, "height": 900}, {"width": 1400, "height": 2200}
 
 
 def test_a_copied_race_link_opens_the_race_in_a_fresh_browser_context(tmp_path, data_dir):
@@ -32,7 +34,7 @@ def test_a_copied_race_link_opens_the_race_in_a_fresh_browser_context(tmp_path, 
             link = page_a.url
             assert re.search(r"[?&]race=[A-Za-z0-9_-]{22}", link) and re.search(r"train_subset=first(\+|%20)512", link), link
 
-            page_b = browser.new_context(viewport=VIEWPORT).new_page()   # nothing shared with A but the link
+            page_b = browser.new_context(viewport=TALL).new_page()   # nothing shared with A but the link
             page_b.goto(link)
             cards = wait_for_cards(page_b, lambda cards: [label for label, _ in cards] == ["ReLU", "AReLU"],
                                    what="the race in the fresh context")
@@ -44,7 +46,8 @@ def test_a_copied_race_link_opens_the_race_in_a_fresh_browser_context(tmp_path, 
             wait_until_idle(page_b)
             assert page_b.locator(ERROR_SELECTORS).count() == 0
             page_b.get_by_text("Race settings (for the next race)").click()          # the link's settings came too
-            training_images = page_b.get_by_role("combobox", name="Training images", exact=True)
-            assert "first 512" in training_images.evaluate("e => e.closest('[data-testid=stSelectbox]').innerText")
+            page_b.get_by_text("first 512", exact=True).first.wait_for(timeout=30_000)   # Training images' value
+            wait_until_idle(page_b)
+            page_b.screenshot(path=Path(os.environ.get("ARELU_SCREENSHOT_DIR") or tmp_path) / "train_live_race_link.png")
         finally:
             browser.close()
