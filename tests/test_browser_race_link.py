@@ -46,7 +46,9 @@ def test_a_copied_race_link_opens_the_race_in_a_fresh_browser_context(tmp_path, 
             wait_until_idle(page_b)
             assert page_b.locator(ERROR_SELECTORS).count() == 0
             page_b.get_by_text("Race settings (for the next race)").click()          # the link's settings came too
-            page_b.get_by_text("first 512", exact=True).first.wait_for(timeout=30_000)   # Training images' value
+            combobox = page_b.get_by_role("combobox", name="Training images", exact=True)   # its value: an input's
+            shown = combobox.evaluate("e => (e.value || '') + ' | ' + (e.closest('[data-baseweb=select]') || e).innerText")
+            assert "first 512" in shown, shown
             wait_until_idle(page_b)
             page_b.screenshot(path=Path(os.environ.get("ARELU_SCREENSHOT_DIR") or tmp_path) / "train_live_race_link.png")
         finally:
