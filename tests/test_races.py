@@ -112,3 +112,12 @@ def test_the_paper_race_is_table_1_and_its_line_labels_the_published_numbers():
     subset = [TrainConfig(activation="relu", train_subset=2000), TrainConfig(activation="arelu", train_subset=2000)]
     assert table1_comparison(subset, [10.0, 11.0]).startswith("Not comparable") and "first 2 000" in table1_comparison(subset, [10.0, 11.0])
     assert table1_comparison(configs, [None, None]) is None
+
+
+def test_a_race_larger_than_the_slots_starts_a_full_batch_then_job_by_job():
+    manager = JobManager(max_running=2)
+    race = manager.submit_race("teacher", [quick(name, train_subset=128) for name in ("relu", "tanh", "sigmoid")])
+    first, second, third = race.jobs
+    assert first.started_at == second.started_at and third.status == "queued" and manager.queue_place(third) == 1
+    assert manager.wait(race.jobs, WAIT) and all(job.status == "finished" for job in race.jobs)
+    assert third.started_at >= min(first.finished_at, second.finished_at)

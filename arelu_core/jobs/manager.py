@@ -229,13 +229,16 @@ class JobManager:
     # -- inside ---------------------------------------------------------------------------------
     def _start_queued(self) -> None:
         """Start the head of the queue while slots allow. A race is one unit: its jobs start together once
-        enough slots are free (all of them, or every slot for a race larger than that)."""
+        enough slots are free (all of them, or every slot for a race larger than that); the rest of a race
+        larger than the slots then starts job by job as slots free up, as single jobs do."""
         with self._lock:
             while self._queue:
                 head = self._queue[0]
                 unit = [job for job in self._queue if job.race_id == head.race_id] if head.race_id else [head]
                 free = self.max_running - len(self._running)
-                if free < min(len(unit), self.max_running):
+                race = self._races.get(head.race_id) if head.race_id else None
+                begun = race is not None and any(job.started_at is not None for job in race.jobs)
+                if free < (1 if begun else min(len(unit), self.max_running)):
                     return
                 starting = unit[:free]
                 gate, now = StartGate([job.id for job in starting]), time.time()
