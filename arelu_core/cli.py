@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("lesson", help="the classroom lesson: each step's question and its answer, computed now")
     p.add_argument("--step", type=int, help="only this step (1-based; default: all of them)")
     p.add_argument("--json", action="store_true")
+    p = sub.add_parser("race", help="race trainings as Train live does (default: the paper's race, Table 1's "
+                                     "SGD 1e-3 column), with start gap, throughput and the published numbers")
+    p.add_argument("--activations", nargs="+", default=None, metavar="NAME", help="default: relu arelu")
+    p.add_argument("--train-subset", type=int, help="only the first N training digits (not comparable with Table 1)")
+    p.add_argument("--separately", action="store_true",
+                   help="submit the trainings one by one, not as a race (as Train live did before races)")
+    _add_data_args(p)
 
     try:
         from .reproduce import register_cli
@@ -267,7 +274,43 @@ def cmd_lesson(args) -> dict:
     return {"steps": steps}
 
 
-COMMANDS = {"lesson": cmd_lesson, "train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench,
+def cmd_race(args) -> dict:
+    """The trainings in worker processes of a JobManager, as the app runs them; one line per training."""
+    import time
+    from dataclasses import replace
+    from .jobs import JobManager
+    from .races import first_epoch_accuracy, paper_race, start_gap, start_times, table1_comparison
+    settings = replace(paper_race(), device=args.device, train_subset=args.train_subset,
+                       **({"activations": tuple(args.activations)} if args.activations else {}))
+    configs = [replace(config, data_dir=args.data_dir) for config in settings.configs()]
+    _ensure_data(settings.dataset, args.data_dir, args.json)
+    manager, began = JobManager(max_running=max(2, len(configs)), isolation="process"), time.time()
+    if args.separately:
+        jobs = [manager.submit("cli", config, label) for config, label in zip(configs, settings.labels())]
+    else:
+        jobs = manager.submit_race("cli", configs, settings.labels()).jobs
+    manager.wait(jobs)
+    wall = max(job.finished_at for job in jobs) - began
+    firsts = start_times(jobs)
+    rows = [{"activation": job.label, "status": job.status, "message": job.message,
+             "first_step_s": None if first is None else round(first - began, 2),
+             "test_accuracy": first_epoch_accuracy(job.snapshot()),
+             "samples_per_second": round(job.result.samples_per_second) if job.result else None}
+            for job, first in zip(jobs, firsts)]
+    gap = start_gap(jobs)
+    line = table1_comparison(configs, [row["test_accuracy"] for row in rows])
+    if not args.json:
+        for row in rows:
+            print(f"{row['activation']:>8}  {row['status']:<9} first step at {row['first_step_s']} s  "
+                  f"{row['samples_per_second']} samples/s  test accuracy {row['test_accuracy']}")
+        print(f"start gap {gap:.2f} s, race wall time {wall:.1f} s" if gap is not None else f"race wall time {wall:.1f} s")
+        if line:
+            print(line)
+    return {"trainings": rows, "start_gap_s": gap, "wall_s": round(wall, 1), "paper": line,
+            "status": "finished" if all(job.status == "finished" for job in jobs) else jobs[0].status}
+
+
+COMMANDS = {"lesson": cmd_lesson, "race": cmd_race, "train": cmd_train, "evaluate": cmd_evaluate, "activations": cmd_activations, "bench": cmd_bench,
             "networks": cmd_networks}
 
 

@@ -4,6 +4,8 @@ MNIST lives in memory on the training device; each epoch is a seeded permutation
 batches, so there is no DataLoader and no per-sample PIL work. Progress goes to a callback as
 plain dicts (easy to chart, to queue between threads and to dump as JSON):
 
+    {"kind": "ready"}                                              (data loaded, model built: steps follow;
+                                                                    a race's jobs are held here to start together)
     {"kind": "step",      "epoch", "step", "loss"}
     {"kind": "params",    "epoch", "step", "layers": [{"alpha": .., "beta": ..}, ...]}
     {"kind": "live_eval", "epoch", "step", "accuracy"}            (fixed test subset, optional)
@@ -193,6 +195,21 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator) -> torch.Ten
     return padded[batch, channel, rows, cols[:, None, None, :]]
 
 
+def warm_up(model: torch.nn.Module, inputs: torch.Tensor, autocast, amp: bool) -> None:
+    """One forward and backward pass on a batch before the first step, so what compiles on first use does so
+    before "ready": AReLU's Numba kernels took about 6 s in a fresh worker, which made it start its race that
+    much after ReLU (tests/test_races.py) and charged it to its first epoch's time. In eval mode with the
+    gradients dropped: weights, BatchNorm statistics, optimizer and random state stay as they were."""
+    was_training = model.training
+    model.eval()
+    if amp:
+        inputs = inputs.contiguous(memory_format=torch.channels_last)
+    with autocast():
+        model(inputs).float().sum().backward()
+    model.zero_grad(set_to_none=True)
+    model.train(was_training)
+
+
 def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
           should_stop: Callable[[], bool] | None = None,
           train_data: DatasetTensors | None = None, test_data: DatasetTensors | None = None) -> TrainResult:
@@ -240,6 +257,8 @@ def train(config: TrainConfig, callback: Callable[[dict], None] | None = None,
             params_trace.append({"step": step, "layers": layers})
             emit({"kind": "params", "epoch": epoch, "step": step, "layers": layers})
 
+    warm_up(model, train_images[:config.batch_size], autocast, amp)
+    emit({"kind": "ready"})
     epoch = 0
     report_params()
     for epoch in range(1, config.epochs + 1):

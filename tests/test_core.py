@@ -55,7 +55,7 @@ def test_events_and_determinism(data_dir):
     first = train(quick(data_dir=data_dir, live_eval_every=4, params_every=2), callback=events.append)
     second = train(quick(data_dir=data_dir, live_eval_every=4, params_every=2))
     kinds = {e["kind"] for e in events}
-    assert kinds == {"step", "params", "live_eval", "epoch", "end"}
+    assert kinds == {"ready", "step", "params", "live_eval", "epoch", "end"} and events[0]["kind"] == "ready"
     assert [e["step"] for e in events if e["kind"] == "step"] == list(range(1, 17))
     last_params = [e for e in events if e["kind"] == "params"][-1]
     assert len(last_params["layers"]) == 3 and set(last_params["layers"][0]) == {"alpha", "beta"}

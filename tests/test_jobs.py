@@ -224,9 +224,9 @@ def test_a_worker_error_becomes_the_job_message(data_dir):
 
 
 def test_workers_share_the_cores_and_take_them_back(data_dir, monkeypatch):
-    from arelu_core import jobs
-    monkeypatch.setattr(jobs, "cpu_cores", lambda: 8)
-    assert [jobs.threads_per_training(n) for n in (0, 1, 2, 3, 4, 8)] == [4, 4, 2, 2, 1, 1]
+    from arelu_core.jobs import worker
+    monkeypatch.setattr(worker, "cpu_cores", lambda: 8)    # threads_per_training reads it from its module
+    assert [worker.threads_per_training(n) for n in (0, 1, 2, 3, 4, 8)] == [4, 4, 2, 2, 1, 1]
     manager = JobManager(max_running=2, isolation="process")
     first = manager.submit("alice", long())
     wait_for_steps(first)
