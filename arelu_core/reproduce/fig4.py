@@ -18,6 +18,7 @@ from typing import Callable
 
 from .. import __version__
 from ..activations import resolve_name
+from ..activations.registry import variant_label
 from ..deep_networks import DEEP_NETWORKS, network_info
 from ..errors import ConfigError
 from .claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, _result
@@ -178,15 +179,16 @@ def summarise_fig4(records: list[dict]) -> dict:
     """Cells per (network, activation, dataset, schedule): mean curve over seeds, final and best epoch."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        key = (r["network"], r["activation"], r["dataset"], r.get("width"), r["epochs"], r.get("train_subset"))
+        key = (r["network"], r["activation"], variant_label(r["activation"], r.get("params")), r["dataset"],
+               r.get("width"), r["epochs"], r.get("train_subset"))
         groups.setdefault(key, []).append(r)
     cells = []
-    for (network, activation, dataset, width, epochs, subset), runs in groups.items():
+    for (network, activation, variant, dataset, width, epochs, subset), runs in groups.items():
         curves = [r["accuracy"] for r in runs if r["status"] == "finished" and r["accuracy"]]
         length = min((len(c) for c in curves), default=0)
         curve = [round(fmean(c[e] for c in curves), 4) for e in range(length)]
         finals = [c[-1] for c in curves]
-        cells.append({"network": network, "activation": activation, "dataset": dataset, "width": width,
+        cells.append({"network": network, "activation": activation, "variant": variant, "dataset": dataset, "width": width,
                       "epochs": epochs, "train_subset": subset, "curve": curve, "n": len(curves),
                       "mean": round(fmean(finals), 4) if finals else None,
                       "std": round(pstdev(finals), 4) if finals else None,

@@ -28,6 +28,7 @@ from typing import Callable
 import torch
 
 from .. import __version__
+from ..activations.registry import variant_label
 from ..data import dataset_info, load_dataset
 from ..errors import ConfigError
 from ..network import accuracy
@@ -247,7 +248,9 @@ def summarise_table2(records: list[dict], source: str | None = None, target: str
     by_cell: dict[tuple, list[float]] = {}
     diverged: dict[str, int] = {}
     seeds: dict[str, set] = {}
+    variants: dict[str, set] = {}       # PAU's form, shown beside its name (runs of one file share it)
     for r in records:
+        variants.setdefault(r["activation"], set()).add(variant_label(r["activation"], r.get("params")))
         seeds.setdefault(r["activation"], set()).add(r["seed"])
         diverged[r["activation"]] = diverged.get(r["activation"], 0) + (r.get("status") == "diverged")
         for setting, value in (r.get("settings") or {}).items():
@@ -259,7 +262,8 @@ def summarise_table2(records: list[dict], source: str | None = None, target: str
             values = by_cell.get((activation, setting), [])
             paper = paper_value(activation, setting, source, target)
             mean = round(fmean(values), 4) if values else None
-            cells.append({"activation": activation, "setting": setting, "mean": mean,
+            cells.append({"activation": activation, "variant": " / ".join(sorted(variants[activation] - {""})),
+                          "setting": setting, "mean": mean,
                           "std": round(pstdev(values), 4) if values else None, "n": len(values),
                           "diverged": diverged.get(activation, 0), "seeds": sorted(seeds.get(activation, ())),
                           "paper": paper, "diff": round(mean - paper, 4) if mean is not None and paper is not None else None,
