@@ -122,6 +122,7 @@ def test_resume_after_interrupt(tmp_path, data_dir):
     assert after[0] == lines[0] and len(after) == 2           # nothing lost, nothing redone
     assert summary["skipped"] == 1 and summary["trained_now"] == 1 and summary["status"] == "finished"
     assert {c["lr"] for c in summary["cells"]} == {1e-2, 1e-3}
+    assert [json.loads(line)["tf32"] for line in after] == [False, False]     # TF32 off, and recorded
 
 
 def _one_line_error(exc_info):

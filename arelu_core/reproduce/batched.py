@@ -135,8 +135,10 @@ class _Segment(nn.Module):
                     for b, a, c in zip(base, self.alpha.tolist(), self.beta.tolist())]
         if not self.names:
             return [{} for _ in range(self.n)]
-        columns = [p.tolist() for p in self.stacked]
-        return [{name: col[g] for name, col in zip(self.names, columns)} for g in range(self.n)]
+        # one number per model, as activation_parameters() keeps (torch's PReLU holds its slope in shape (1,))
+        columns = {name: p.reshape(self.n, -1) for name, p in zip(self.names, self.stacked)}
+        columns = {name: col[:, 0].tolist() for name, col in columns.items() if col.shape[1] == 1}
+        return [{name: col[g] for name, col in columns.items()} for g in range(self.n)]
 
 
 def _segment_key(spec: TrainConfig, act: nn.Module):
