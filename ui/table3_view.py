@@ -52,8 +52,8 @@ def show_claims(claims: list[dict]) -> None:
         {SUPPORTED: st.success, NO_DATA: st.info}.get(claim["verdict"], st.warning)(f"{claim['verdict']}: {line}")
 
 
-def _plus_minus(value, spread) -> str:
-    return "" if value is None else f"{value:.2f} ± {spread or 0:.2f}"
+def _plus_minus(value, spread, seeds=None) -> str:
+    return "" if value is None else f"{value:.2f} ± {spread or 0:.2f}" + (f" ({seeds} seed{'s' if seeds > 1 else ''})" if seeds else "")
 
 
 def comparison_table(comparison: dict) -> list[dict]:
@@ -64,9 +64,8 @@ def comparison_table(comparison: dict) -> list[dict]:
         line = {"(N, K)": f"({row['ways']}, {row['shots']})", "activation": cell_name(row), "paper": row["paper"]}
         for lr in comparison["inner_lrs"]:
             c = row["by_inner_lr"].get(f"{lr:g}") or {}
-            line[f"official, inner lr {lr:g}"] = _plus_minus(c.get("mean"), c.get("std"))
+            line[f"official, inner lr {lr:g}"] = _plus_minus(c.get("mean"), c.get("std"), c.get("n"))
             line[f"held-out, inner lr {lr:g}"] = _plus_minus(c.get("test_mean"), c.get("test_ci95"))
-            line[f"seeds ({lr:g})"] = c.get("n")
         rows.append(line)
     return rows
 
@@ -83,7 +82,8 @@ def show_inner_lrs(key: str) -> None:
         st.error(str(exc))
         return
     show_claims(comparison["claims"])
-    st.dataframe(comparison_table(comparison), hide_index=True, key=f"{key}-t3compare",
+    rows = comparison_table(comparison)
+    st.dataframe(rows, hide_index=True, key=f"{key}-t3compare", height=36 * (len(rows) + 1) + 4,   # every row shown
                  column_config={"paper": st.column_config.NumberColumn(format="%.2f")})
 
 
