@@ -24,12 +24,7 @@ from arelu_core.trainer import TrainConfig, train
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")      # tests/conftest.py
 
 
 def test_paper_reproductions_build_pau_as_the_official_code():

@@ -20,12 +20,7 @@ from test_datasets import write_svhn
 TINY = 256
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")      # tests/conftest.py
 
 
 def test_grouped_rgb_network_equals_its_models():
