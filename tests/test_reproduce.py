@@ -278,6 +278,8 @@ def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert any("adding ELSA improves most activations over our Table 1" in s.value for s in at.success)
     table = at.dataframe[0].value
+    pau = [a for a in table["activation"] if a.startswith("PAU")]
+    assert pau and all(a.endswith("(form=safe)") for a in pau)      # the shipped PAU runs: made with the safe form
     next(s for s in at.selectbox if s.label == "Experiment").set_value("fig4").run()     # the deep networks' curves
     files = next(s for s in at.selectbox if s.label == "Results file")
     assert [option.split(":")[0] for option in files.options] == ["shipped", "shipped"]
