@@ -129,6 +129,20 @@ def checkpoint_dataset(meta: dict) -> str:
         raise CheckpointError(f"checkpoint trained on an unknown dataset {str(meta.get('dataset'))[:60]!r}") from None
 
 
+def current_names(model: torch.nn.Module, state: dict) -> dict:
+    """`state` with names of older versions mapped to the model's: PReLU was our own module until it became
+    torch's nn.PReLU, so a checkpoint written before holds its slope as '<site>.a' of shape (), which torch
+    names '<site>.weight', shape (1,)."""
+    modules = dict(model.named_modules())
+    renamed = {}
+    for key, value in state.items():
+        site, _, leaf = key.rpartition(".")
+        if leaf == "a" and isinstance(modules.get(site), torch.nn.PReLU) and f"{site}.weight" not in state:
+            key, value = f"{site}.weight", value.reshape(1)
+        renamed[key] = value
+    return renamed
+
+
 def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTConv, dict]:
     """(model in eval mode, metadata). Any problem is a CheckpointError naming the file.
 
@@ -151,7 +165,7 @@ def load_checkpoint(source, device: str | torch.device = "cpu") -> tuple[MNISTCo
         from .deep_networks import create_network
         model = create_network(meta.get("network") or "mnist-conv", meta["activation"], in_channels, num_classes,
                                width=float(meta.get("width") or 1.0), **dict(meta.get("activation_params") or {}))
-        model.load_state_dict(payload["state_dict"], strict=True)
+        model.load_state_dict(current_names(model, payload["state_dict"]), strict=True)
     except Exception as exc:  # the file is untrusted: whatever it holds, the answer is one CheckpointError
         reason = one_line(exc, 160)
         activation = repr(meta.get("activation"))[:60]

@@ -116,6 +116,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
         raise ConfigError(f"unknown device {device!r}; choose auto, cpu or cuda") from None
 
 
+def disable_tf32() -> bool:
+    """Reproductions compute float32 as float32: TF32 off for CUDA matmuls and cuDNN convolutions (cuDNN's
+    default is on, which rounds a convolution's inputs to 10 mantissa bits on Ampere and later), so GPU and
+    CPU runs are comparable. Returns the setting now in force (False), what every run record stores as "tf32"."""
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    return tf32_enabled()
+
+
+def tf32_enabled() -> bool:
+    """Whether CUDA may use TF32 for float32 matmuls or convolutions in this process (no effect on a CPU)."""
+    return bool(torch.backends.cuda.matmul.allow_tf32 or torch.backends.cudnn.allow_tf32)
+
+
 def device_label(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda ({torch.cuda.get_device_name(device)})"

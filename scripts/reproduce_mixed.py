@@ -1,6 +1,6 @@
 """Train part of a batched grid (fig3, table1, table4) in MIXED-activation groups: on a GPU a step costs
 about the same for 3 models as for 15, so fewer, larger groups finish sooner than one group per
-activation (run.make_groups' choice, right for the CPU). Appends to <out>/runs.jsonl like run_experiment.
+activation (batched.make_groups' choice, right for the CPU). Appends to <out>/runs.jsonl like run_experiment.
 
     python scripts/reproduce_mixed.py fig3 --lrs 1e-4 --chunk 0/3 --group-size 10 --epochs 20 \
         --activations relu arelu --seeds 0 1 2 --device cuda --out results/fig3-parts/a

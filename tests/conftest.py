@@ -22,3 +22,13 @@ def data_dir() -> str:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: on a small shared CPU, spinning idle threads slowed small trainings many times over."""
+    import torch
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -46,7 +46,8 @@ def test_create_shape_and_param_count(name):
     channels = 10 // getattr(m, "channel_multiplier", 1)
     assert y.shape == (4, channels, 6, 6) and y.dtype == x.dtype
     assert sum(p.numel() for p in m.parameters()) == info.params_per_layer
-    assert all(p.shape == () for p in m.parameters())
+    # one number per parameter: shape () for ours, (1,) for torch's own nn.PReLU (num_parameters=1)
+    assert all(p.shape == () or (isinstance(m, torch.nn.PReLU) and p.shape == (1,)) for p in m.parameters())
 
 
 def test_aliases():
@@ -103,9 +104,12 @@ def test_rrelu_random_in_training_mean_slope_in_eval():
     assert torch.equal(m.train()(pos), pos)
 
 
-def pau_reference(x, a, b):
+def pau_reference(x, a, b, form="safe"):
     num = sum(a[f"a{k}"] * x ** k for k in range(6))
-    den = 1 + np.abs(sum(b[f"b{k}"] * x ** k for k in range(1, 5)))
+    if form == "safe":      # 1 + |b1 x + .. + b4 x^4|
+        den = 1 + np.abs(sum(b[f"b{k}"] * x ** k for k in range(1, 5)))
+    else:                   # the official AReLU code's: 1 + |b1| |x| + .. + |b4| |x|^4
+        den = 1 + sum(np.abs(b[f"b{k}"]) * np.abs(x) ** k for k in range(1, 5))
     return num / den
 
 
@@ -123,7 +127,7 @@ LEARNABLE_FORMULAS = {
     "apl": lambda x, p: relu(x) + p["a"] * relu(-x + p["b"]),
     "comb": lambda x, p: p["p"] * x + (1 - p["p"]) * relu(x),
     "pau": lambda x, p: pau_reference(x, p, p),
-    "prelu": lambda x, p: np.where(x >= 0, x, p["a"] * x),
+    "prelu": lambda x, p: np.where(x > 0, x, p["weight"] * x),
     "slaf": lambda x, p: p["c0"] + p["c1"] * x,
     "carelu": lambda x, p: carelu_reference(x, p["alpha"], p["beta"]),
 }
@@ -142,11 +146,73 @@ def test_learnable_values(name):
 
 
 def test_learnable_inits_as_documented():
-    for name in ("apl", "comb", "prelu", "slaf", "carelu"):
+    for name in ("apl", "comb", "slaf", "carelu"):     # PReLU: torch's module names its slope `weight`, below
         info = activation_info(name)
         expected = {k: v for k, v in info.defaults.items() if k in params_of(create_activation(name))}
         assert params_of(create_activation(name)) == pytest.approx(expected)
-    assert params_of(create_activation("prelu"))["a"] == 0.25
+    assert params_of(create_activation("prelu"))["weight"] == 0.25
+    assert params_of(create_activation("prelu", a=0.1))["weight"] == pytest.approx(0.1)
+
+
+def test_prelu_is_torchs_and_puts_zero_on_the_slope_branch():
+    m = create_activation("prelu", a=0.3).double()
+    assert type(m) is torch.nn.PReLU and activation_info("prelu").params_per_layer == 1
+    x = torch.tensor([-1.0, 0.0, 2.0], dtype=torch.float64, requires_grad=True)
+    (dx,) = torch.autograd.grad(m(x).sum(), x)
+    assert dx.tolist() == pytest.approx([0.3, 0.3, 1.0])      # x = 0 on the a-branch (He et al., torch)
+    _, dy = evaluate_activation("prelu", np.array([0.0]), a=0.3)
+    assert dy[0] == pytest.approx(0.3)
+
+
+@pytest.mark.parametrize("form", ["safe", "official"])
+def test_pau_forms_values_and_gradients_against_the_plain_formula(form):
+    torch.manual_seed(3)
+    m = create_activation("pau", form=form).double()
+    with torch.no_grad():                       # negative b's: the two forms differ only then
+        for p in m.parameters():
+            p.add_(0.4 * torch.randn(()))
+        m.b1.fill_(-0.3)
+        m.b3.fill_(-0.2)
+    x = torch.randn(200, dtype=torch.float64) * 2
+    x = torch.where(x.abs() < 0.05, x + 0.1, x)     # off the kink of |x|
+    p = params_of(m)
+    np.testing.assert_allclose(m(x).detach().numpy(), pau_reference(x.numpy(), p, p, form), rtol=1e-10, atol=1e-12)
+    other = "official" if form == "safe" else "safe"
+    assert np.abs(pau_reference(x.numpy(), p, p, other) - m(x).detach().numpy()).max() > 1e-3   # the forms differ
+
+    names = [k for k, _ in m.named_parameters()]
+
+    def f(x, *params):
+        return functional_call(m, dict(zip(names, params)), (x,))
+
+    params = tuple(q.detach().clone().requires_grad_(True) for q in m.parameters())
+    assert torch.autograd.gradcheck(f, (x[:20].clone().requires_grad_(True), *params))
+    # gradients of the module against autograd through the plain formula written out with torch ops
+    xt = x.clone().requires_grad_(True)
+    coeffs = {k: v.detach().clone().requires_grad_(True) for k, v in m.named_parameters()}
+    num = sum(coeffs[f"a{k}"] * xt ** k for k in range(6))
+    if form == "safe":
+        den = 1 + sum(coeffs[f"b{k}"] * xt ** k for k in range(1, 5)).abs()
+    else:
+        den = 1 + sum(coeffs[f"b{k}"].abs() * xt.abs() ** k for k in range(1, 5))
+    plain = torch.autograd.grad((num / den).sum(), [xt, *coeffs.values()])
+    ours = torch.autograd.grad(m(xt).sum(), [xt, *m.parameters()])
+    for a, b in zip(plain, ours):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_pau_form_default_and_labels():
+    from arelu_core.activations.registry import labelled_params, variant_label
+    from arelu_core.reproduce.paper import official_code_params
+    assert activation_info("pau").defaults["form"] == "safe" and create_activation("pau").form == "safe"
+    assert variant_label("pau", {}) == "form=safe" and variant_label("pau+elsa", {"form": "official"}) == "form=official"
+    assert variant_label("relu", {}) == "" and labelled_params("gelu", {}) == {}
+    assert official_code_params("pau") == {"form": "official"} and official_code_params("pau+elsa") == {"form": "official"}
+    assert official_code_params("arelu") == {}
+    with pytest.raises(ConfigError, match="form"):
+        create_activation("pau", form="fast")
+    x = torch.linspace(-3, 3, 60_001, dtype=torch.float64)     # each form's own fit starts near LeakyReLU
+    assert (create_activation("pau", form="official").double()(x) - F.leaky_relu(x, 0.01)).abs().max() < PAU_MAX_ERR
 
 
 @pytest.mark.parametrize("variant", ["energy", "l1", "count"])

@@ -50,6 +50,7 @@ def test_resumable_and_ray_gives_the_same_accuracies(tmp_path, data_dir):
     pytest.importorskip("ray")
     local = run_fig4(**SMALL, device="cpu", data_dir=data_dir, out=tmp_path / "local")
     assert local["status"] == "finished" and local["trained_now"] == 2
+    assert [json.loads(line)["tf32"] for line in (tmp_path / "local" / "runs.jsonl").read_text().splitlines()] == [False] * 2
     again = run_fig4(**SMALL, device="cpu", data_dir=data_dir, out=tmp_path / "local")
     assert again["skipped"] == 2 and again["trained_now"] == 0
     # One of the two runs already finished: Ray trains only the other, into the same file.

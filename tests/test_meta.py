@@ -78,6 +78,16 @@ def test_table3_cli_json_and_resume(data_dir, tmp_path):
     assert {c["activation"]: c["paper"] for c in first["cells"]} == {"relu": 70.0, "arelu": 92.5}
     again = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
     assert again["trained_now"] == 0 and again["cells"] == first["cells"]
+    records = [json.loads(line) for line in (tmp_path / "runs.jsonl").read_text().splitlines()]
+    assert [r["tf32"] for r in records] == [False, False] and {r["inner_lr"] for r in records} == {0.005}
+    assert all("inner=5x0.005" in r["key"] for r in records)        # the official script's inner lr by default
+    # an inner learning rate <= 0: one line, exit 2, the finished runs kept
+    kept = (tmp_path / "runs.jsonl").read_bytes()
+    for bad in ("0", "-0.01"):
+        refused = subprocess.run(cmd[:-1] + ["--inner-lr", bad], capture_output=True, text=True)
+        assert refused.returncode == 2 and refused.stdout == ""
+        assert refused.stderr.strip() == f"error: inner lr must be a positive number, got {float(bad)}"
+    assert (tmp_path / "runs.jsonl").read_bytes() == kept
 
 
 def cell(activation, shots, mean, test_mean):

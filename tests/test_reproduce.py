@@ -122,6 +122,7 @@ def test_resume_after_interrupt(tmp_path, data_dir):
     assert after[0] == lines[0] and len(after) == 2           # nothing lost, nothing redone
     assert summary["skipped"] == 1 and summary["trained_now"] == 1 and summary["status"] == "finished"
     assert {c["lr"] for c in summary["cells"]} == {1e-2, 1e-3}
+    assert [json.loads(line)["tf32"] for line in after] == [False, False]     # TF32 off, and recorded
 
 
 def _one_line_error(exc_info):
@@ -277,6 +278,8 @@ def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):
     assert not at.exception and not at.error
     assert any("adding ELSA improves most activations over our Table 1" in s.value for s in at.success)
     table = at.dataframe[0].value
+    pau = [a for a in table["activation"] if a.startswith("PAU")]
+    assert pau and all(a.endswith("(form=safe)") for a in pau)      # the shipped PAU runs: made with the safe form
     next(s for s in at.selectbox if s.label == "Experiment").set_value("fig4").run()     # the deep networks' curves
     files = next(s for s in at.selectbox if s.label == "Results file")
     assert [option.split(":")[0] for option in files.options] == ["shipped", "shipped"]

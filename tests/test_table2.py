@@ -12,6 +12,7 @@ from arelu_core.cli import main
 from arelu_core.reproduce import run_experiment, summarise
 from arelu_core.reproduce.batched import GroupedMNISTConv, fresh_models
 from arelu_core.reproduce.claims import NOT_SUPPORTED, SUPPORTED
+from arelu_core.reproduce.results import ResultsFile
 from arelu_core.reproduce.table2 import format_table2, settings, summarise_table2
 from arelu_core.trainer import TrainConfig
 from test_datasets import write_svhn
@@ -19,12 +20,7 @@ from test_datasets import write_svhn
 TINY = 256
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")      # tests/conftest.py
 
 
 def test_grouped_rgb_network_equals_its_models():
@@ -76,6 +72,7 @@ def test_mnist_to_synthetic_svhn_shows_the_papers_numbers(tmp_path, data_dir):
     assert cells["no fine-tune"]["paper"] == 31.91 and cells["no pretrain"]["paper"] == 24.95
     assert cells["no fine-tune"]["diff"] == pytest.approx(cells["no fine-tune"]["mean"] - 31.91, abs=1e-3)
     assert "(31.9)" in format_table2(summary)
+    assert all(r["tf32"] is False for r in ResultsFile(tmp_path / "out" / "runs.jsonl", "table2").read())
 
 
 def _records(values: dict, source="mnist", target="svhn") -> list[dict]:

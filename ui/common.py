@@ -22,6 +22,20 @@ UNKNOWN_COLOUR = "#444444"
 OWNER_KEY = "arelu_owner_id"
 
 
+def activation_name(key: str) -> str:
+    """The display name of a registry key ("arelu" -> "AReLU"); an unknown key (a results file of another
+    version) as it is."""
+    try:
+        return activation_info(key).name
+    except AReLULabError:
+        return key
+
+
+def cell_name(cell: dict) -> str:
+    """A summary cell's activation as shown: with its variant where it has one ("PAU (form=official)")."""
+    return activation_name(cell["activation"]) + (f" ({cell['variant']})" if cell.get("variant") else "")
+
+
 _OWNER_SESSIONS: dict[str, str] = {}  # owner id -> Streamlit session id, for the job manager's liveness check
 
 

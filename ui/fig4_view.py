@@ -8,18 +8,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from arelu_core.activations import activation_info
 from arelu_core.deep_networks import network_info
 from arelu_core.reproduce import NO_DATA, SUPPORTED
 from arelu_core.reproduce.fig4 import NOTE, summarise_fig4
-from ui.common import activation_colour
-
-
-def _name(key: str) -> str:
-    try:
-        return activation_info(key).name
-    except Exception:      # an activation this version does not know: its key
-        return key
+from ui.common import activation_colour, cell_name
 
 
 def curves(summary: dict) -> go.Figure | None:
@@ -35,10 +27,10 @@ def curves(summary: dict) -> go.Figure | None:
     for i, network in enumerate(networks):
         for c in (c for c in cells if c["network"] == network):
             epochs = list(range(1, len(c["curve"]) + 1))
-            trace = go.Scatter(x=epochs, y=c["curve"], mode="lines+markers", name=_name(c["activation"]),
+            trace = go.Scatter(x=epochs, y=c["curve"], mode="lines+markers", name=cell_name(c),
                                legendgroup=c["activation"], showlegend=i == 0,
                                line=dict(width=3.5 if c["activation"] == "arelu" else 1.6, color=colour[c["activation"]]),
-                               hovertemplate=f"{_name(c['activation'])}: %{{y:.2f}}% at epoch %{{x}}"
+                               hovertemplate=f"{cell_name(c)}: %{{y:.2f}}% at epoch %{{x}}"
                                              f" (n={c['n']})<extra></extra>")
             fig.add_trace(trace, row=i // cols + 1, col=i % cols + 1)
     fig.update_xaxes(title_text="epoch", dtick=1)
@@ -59,7 +51,7 @@ def show_fig4(records: list[dict], key: str = "load") -> None:
     settings = {(c["dataset"], c.get("width"), c["epochs"], c.get("train_subset")) for c in summary["cells"]}
     st.caption("Runs of: " + "; ".join(f"{d}, width {w:g}, {e} epochs, "
                                        f"{'all' if s is None else s} training images" for d, w, e, s in sorted(settings, key=str)))
-    st.dataframe([{"network": network_info(c["network"]).name, "activation": _name(c["activation"]),
+    st.dataframe([{"network": network_info(c["network"]).name, "activation": cell_name(c),
                    "accuracy per epoch": " ".join(f"{v:.1f}" for v in c["curve"]), "final (mean)": c["mean"],
                    "± std": c["std"], "n": c["n"], "diverged": c["diverged"]} for c in summary["cells"]],
                  hide_index=True, key=f"{key}-fig4-table",

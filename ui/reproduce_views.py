@@ -18,12 +18,14 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from arelu_core.activations import activation_info, list_activations
+from arelu_core.activations import list_activations
+from arelu_core.activations.registry import unlabelled_params
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce import NO_DATA, SUPPORTED, parse_records
 from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
 from ui import ablation_view, table2_view
-from ui.common import activation_colour
+from ui.common import activation_colour, cell_name
+from ui.common import activation_name as name
 
 RESULTS_ROOT = Path("results")
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
@@ -66,19 +68,18 @@ def run_form(*experiments: str):
     return register
 
 
-def name(key: str) -> str:
-    try:
-        return activation_info(key).name
-    except AReLULabError:
-        return key
-
-
 def setting(cell) -> str:
     return f"{'SGD' if cell['optimizer'] == 'sgd' else 'Adam'} {cell['lr']:.0e}"
 
 
 def init_label(params: dict) -> str:
-    return ", ".join(f"{k}={v:g}" for k, v in params.items())
+    return ", ".join(f"{k}={v:g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in params.items())
+
+
+def curve_label(cell: dict) -> str:
+    """Fig. 2's initialisation, else the activation (with its variant: PAU's form)."""
+    inits = unlabelled_params(cell["activation"], cell["params"])
+    return init_label(inits) if inits else cell_name(cell)
 
 
 # ---------------------------------------------------------------- figures
@@ -90,24 +91,24 @@ def heatmap(summary: dict) -> go.Figure | None:
     cells = [c for c in summary["cells"] if c["mean"] is not None]
     if not cells:
         return None
-    rows = list(dict.fromkeys(c["activation"] for c in cells))
+    rows = list(dict.fromkeys(cell_name(c) for c in cells))        # PAU's two forms are two rows
     cols = list(dict.fromkeys(setting(c) for c in cells))
     z = [[None] * len(cols) for _ in rows]
     text = [[""] * len(cols) for _ in rows]
     gap = [[""] * len(cols) for _ in rows]
     best = {col: max(c["mean"] for c in cells if setting(c) == col) for col in cols}
     for c in cells:
-        i, j = rows.index(c["activation"]), cols.index(setting(c))
+        i, j = rows.index(cell_name(c)), cols.index(setting(c))
         ref = c.get("paper") if summary["experiment"] == "table1" else c.get("table1_mean")
         z[i][j] = c["mean"]
         star = "★ " if c["mean"] == best[cols[j]] else ""
         text[i][j] = f"{star}{c['mean']:.1f}" + (f"<br>({ref:.1f})" if ref is not None else "")
         gap[i][j] = f"{c['diff']:+.2f} points vs the reference" if c.get("diff") is not None else "no reference"
-    fig = go.Figure(go.Heatmap(z=z, x=cols, y=[name(r) for r in rows], text=text, texttemplate="%{text}",
+    fig = go.Figure(go.Heatmap(z=z, x=cols, y=rows, text=text, texttemplate="%{text}",
                                customdata=gap, colorscale="Blues", zmin=0, zmax=100,
                                colorbar={"title": {"text": "our accuracy (%)"}},
                                hovertemplate="%{y}, %{x}: %{z:.2f}% (%{customdata})<extra></extra>"))
-    arelu_row = rows.index("arelu") if "arelu" in rows else None
+    arelu_row = rows.index(name("arelu")) if name("arelu") in rows else None
     if arelu_row is not None:        # AReLU's row outlined: the row the paper is about
         fig.add_shape(type="rect", x0=-0.5, x1=len(cols) - 0.5, y0=arelu_row - 0.5, y1=arelu_row + 0.5,
                       line={"color": activation_colour("arelu"), "width": 3})
@@ -123,12 +124,11 @@ def curves(summary: dict) -> go.Figure | None:
         return None
     panels = list(dict.fromkeys(setting(c) for c in cells))
     fig = make_subplots(rows=1, cols=len(panels), subplot_titles=panels, shared_yaxes=True)
-    labels = list(dict.fromkeys(
-        init_label(c["params"]) if c["params"] else name(c["activation"]) for c in cells))
-    palette = px.colors.qualitative.Dark24           # Fig. 2's initialisations: one colour each, in every panel
+    labels = list(dict.fromkeys(map(curve_label, cells)))
+    palette = px.colors.qualitative.Dark24           # one colour per activation, the same in every panel
     shown = set()
     for c in cells:
-        label = init_label(c["params"]) if c["params"] else name(c["activation"])
+        label = curve_label(c)
         arelu = c["activation"] == "arelu" and not c["params"]
         fig.add_trace(go.Scatter(x=list(range(1, len(c["curve"]) + 1)), y=c["curve"], mode="lines+markers",
                                  name=label + (f" (n={c['n']})" if c["n"] > 1 else ""), legendgroup=label,
@@ -197,7 +197,7 @@ def accuracy_curves(summary: dict, records: list[dict], key: str) -> None:
 
 def cells_table(summary: dict) -> pd.DataFrame:
     """One row per cell; a number that does not exist (no paper value, no run finished) is a blank cell."""
-    return pd.DataFrame([{"activation": name(c["activation"]), "init": init_label(c["params"]),
+    return pd.DataFrame([{"activation": cell_name(c), "init": init_label(unlabelled_params(c["activation"], c["params"])),
                           "setting": setting(c), "ours": c["mean"], "± std": c["std"], "n": c["n"],
                           "diverged": c["diverged"], "paper": c.get("paper"), "ours − ref": c["diff"]}
                          for c in summary["cells"]])
@@ -314,9 +314,12 @@ SHIPPED_SMALL = {
     "table2": "table2 (our full-data run: ReLU only, H100)",
     "table2-subset": "table2 (ReLU, PReLU, PAU, AReLU on 10 000 training images, CPU)",
 }
-# Shipped grids and the trainings a full one holds (the issue's: Table 3 6 activations x 2 settings x 5 seeds,
-# Fig. 3 19 activations x 2 rates + 5 x 2 x 2 extra seeds); the label counts the file's runs.
-SHIPPED_GRIDS = {"table3": 60, "fig3": 58, "ablation": 360}   # ablation: 9 variants x 8 settings x 5 seeds
+# Shipped grids: folder -> (what it is, the trainings a full one holds: Table 3 6 activations x 2 settings x 5
+# seeds, Fig. 3 19 activations x 2 rates + 5 x 2 x 2 extra seeds); the label counts the file's runs.
+SHIPPED_GRIDS = {"table3": ("table3, inner lr 0.005 as the official script ran", 60),
+                 "table3-inner-lr-0.01": ("table3, inner lr 0.01 (the variant)", 60),
+                 "fig3": ("fig3", 58),
+                 "ablation": ("ablation", 360)}          # 9 variants x 8 settings x 5 seeds
 
 
 def results_label(path: Path) -> str:
@@ -325,11 +328,12 @@ def results_label(path: Path) -> str:
         if name in SHIPPED_SMALL:
             return "shipped: " + SHIPPED_SMALL[name]
         if name in SHIPPED_GRIDS:
+            title, full = SHIPPED_GRIDS[name]
             with open(path, "rb") as lines:
                 runs = sum(1 for line in lines if line.strip())
-            if runs < SHIPPED_GRIDS[name]:
-                return f"shipped: {name} (our partial run: {runs} of the {SHIPPED_GRIDS[name]} trainings)"
-            return f"shipped: {name} (our full run: {runs} trainings)"
+            if runs < full:
+                return f"shipped: {title} (our partial run: {runs} of the {full} trainings)"
+            return f"shipped: {title} (our full run: {runs} trainings)"
         return f"shipped: {name} (our full run)"
     if path.is_relative_to(APP_OUT):
         return f"{path} (small runs from this page)"

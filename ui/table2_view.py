@@ -15,7 +15,7 @@ from arelu_core.data import DATASETS, dataset_info
 from arelu_core.errors import AReLULabError
 from arelu_core.reproduce.claims import NO_DATA, SUPPORTED
 from arelu_core.reproduce.table2 import PAPER_PAIR
-from ui.common import activation_colour
+from ui.common import activation_colour, cell_name
 
 TRANSFER_DATASETS = [key for key, info in DATASETS.items() if info.num_classes == 10]
 
@@ -55,7 +55,8 @@ def grid_figure(summary: dict) -> go.Figure | None:
     rows = summary["settings"]
     z = [[(cells.get((a, s)) or {}).get("mean") for a in acts] for s in rows]
     text = [[_cell_text(cells.get((a, s))) for a in acts] for s in rows]
-    fig = go.Figure(go.Heatmap(z=z, x=[_name(a) for a in acts], y=rows, text=text, texttemplate="%{text}",
+    shown = {c["activation"]: cell_name(c) for c in summary["cells"]}     # with PAU's form
+    fig = go.Figure(go.Heatmap(z=z, x=[shown[a] for a in acts], y=rows, text=text, texttemplate="%{text}",
                                colorscale="Blues", zmin=0, zmax=100, colorbar={"title": "accuracy (%)"},
                                hovertemplate="%{x}, %{y}: %{z:.2f}%<extra></extra>"))
     fig.update_layout(height=110 + 48 * len(rows), margin={"t": 30, "b": 10}, yaxis={"autorange": "reversed"},

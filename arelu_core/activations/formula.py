@@ -8,11 +8,14 @@ C(alpha)'s gradient at its bounds (the one convention, applied on every path):
     dC/dalpha = 1   for ALPHA_MIN <= alpha <= ALPHA_MAX   (the bounds included)
               = 0   outside
 
-compared in alpha's own dtype (`alpha_window`). So a float32 alpha of exactly float32(0.01) or
-float32(0.99) still gets eq. 10's gradient sum_{x<0} g*x and can leave the bound in either
-direction (Fig. 2 starts four of its nine runs there). torch.clamp's own backward compares in
-double and would block the gradient at float32(0.01) (float32(0.01) < 0.01 in double): that is
-why C is not written as alpha.clamp(...) with autograd's gradient.
+compared in alpha's own dtype (`alpha_window`: a float32 alpha against float32(0.01), so float32(0.01)
+is on the bound, not below it). Why not alpha.clamp(0.01, 0.99) with autograd's gradient: torch's
+clamp backward passes the gradient only strictly inside the bounds. Checked in torch 2.14 with scalar
+bounds: dC/dalpha = 0 at alpha = 0.01 and at 0.99, in float32 and in float64 alike (with tensor bounds
+a tie gets 0.5). So it is not a matter of precision: an alpha that starts on a bound, as four of Fig. 2's
+nine initialisations do, would get no gradient and never move. With the closed window it gets eq. 10's
+gradient sum_{x<0} g*x there and can leave the bound in either direction, as eq. 6's subgradient allows
+(the paper gives no convention at the bounds; the official code's torch.clamp is the open one).
 """
 from __future__ import annotations
 

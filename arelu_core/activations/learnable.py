@@ -1,4 +1,4 @@
-"""The 5 learnable activations of the paper's Table 1: APL, Comb, PAU, PReLU, SLAF.
+"""The 5 learnable activations of the paper's Table 1: APL, Comb, PAU, PReLU (torch's own), SLAF.
 
 Every learnable coefficient is its own nn.Parameter of shape (), named as in the formula, so
 per-layer parameter readouts are plain {name: float}. Inits follow the official AReLU code
@@ -54,13 +54,16 @@ class Comb(nn.Module):
         return self.p * x + (1 - self.p) * F.relu(x)
 
 
+PAU_FORMS = ("safe", "official")
+
+
 @functools.lru_cache(maxsize=None)
-def leaky_relu_fit(slope: float = 0.01, bound: float = 3.0) -> tuple[tuple[float, ...], tuple[float, ...]]:
-    """Safe-PAU coefficients (a0..a5, b1..b4) fitting LeakyReLU(slope) on [-bound, bound].
+def leaky_relu_fit(slope: float = 0.01, bound: float = 3.0, form: str = "safe") -> tuple[tuple[float, ...], tuple[float, ...]]:
+    """PAU coefficients (a0..a5, b1..b4) fitting LeakyReLU(slope) on [-bound, bound] with the given denominator form.
 
     Linearised least squares P(x) - y*(b1 x + .. + b4 x^4) = y gives a start; LBFGS in float64
-    then minimises the true mean squared error of P(x) / (1 + |b1 x + .. + b4 x^4|). Deterministic
-    (fixed grid, fixed start, CPU float64) and computed once per process.
+    then minimises the true mean squared error of `pau(x, a, b, form)`. Deterministic (fixed grid,
+    fixed start, CPU float64) and computed once per process and form.
     """
     x = np.linspace(-bound, bound, 1001)
     y = np.where(x >= 0, x, slope * x)
@@ -74,7 +77,7 @@ def leaky_relu_fit(slope: float = 0.01, bound: float = 3.0) -> tuple[tuple[float
 
     def closure():
         opt.zero_grad()
-        loss = (pau(xt, a.unbind(), b.unbind()) - yt).square().mean()
+        loss = (pau(xt, a.unbind(), b.unbind(), form) - yt).square().mean()
         loss.backward()
         return loss
 
@@ -82,32 +85,49 @@ def leaky_relu_fit(slope: float = 0.01, bound: float = 3.0) -> tuple[tuple[float
     return tuple(a.tolist()), tuple(b.tolist())
 
 
-def pau(x, a, b):
-    """Safe Padé unit P(x) / (1 + |Q(x)|), P = sum a_k x^k (k <= 5), Q = sum b_k x^k (1 <= k <= 4), Horner."""
-    p = a[-1]
-    for c in reversed(a[:-1]):
-        p = p * x + c
-    q = b[-1]
-    for c in reversed(b[:-1]):
-        q = q * x + c
-    return p / (1 + (q * x).abs())
+def _horner(coefficients, x):
+    out = coefficients[-1]
+    for c in reversed(coefficients[:-1]):
+        out = out * x + c
+    return out
+
+
+def pau(x, a, b, form: str = "safe"):
+    """Padé unit P(x) / (1 + D(x)), P = sum a_k x^k (k <= 5), Horner; the denominator by `form`:
+
+    "safe"      D = |b1 x + .. + b4 x^4|            (Molina et al.'s safe PAU)
+    "official"  D = |b1| |x| + .. + |b4| |x|^4      (the official AReLU code's PAU, PADEACTIVATION_F_abs)
+    """
+    if form == "safe":
+        return _horner(a, x) / (1 + (_horner(b, x) * x).abs())
+    ax = x.abs()
+    return _horner(a, x) / (1 + _horner([c.abs() for c in b], ax) * ax)
 
 
 @register(ActivationInfo(
     key="pau", name="PAU",
-    formula=r"\frac{a_0+a_1x+a_2x^2+a_3x^3+a_4x^4+a_5x^5}{1+\left|b_1x+b_2x^2+b_3x^3+b_4x^4\right|}",
+    formula=r"\frac{a_0+a_1x+a_2x^2+a_3x^3+a_4x^4+a_5x^5}{1+\left|b_1x+b_2x^2+b_3x^3+b_4x^4\right|}"
+            r"\ \text{(safe; official: }1+\textstyle\sum_k|b_k||x|^k\text{)}",
     reference="Molina, Schramowski & Kersting, Padé Activation Units, arXiv:1907.06732 (2020)",
     params=(ParamSpec("numerator", "a0..a5 (None: the LeakyReLU fit)", kind="floats", length=6),
-            ParamSpec("denominator", "b1..b4 (None: the LeakyReLU fit)", kind="floats", length=4)),
-    note="Safe PAU (5/4), pure PyTorch. numerator=(a0..a5), denominator=(b1..b4); None = least-squares "
-         "fit to LeakyReLU(0.01) on [-3, 3] (max abs error about 0.034, at the kink x=0).",
+            ParamSpec("denominator", "b1..b4 (None: the LeakyReLU fit)", kind="floats", length=4),
+            ParamSpec("form", "denominator: 'safe' 1 + |sum b_k x^k| (default) or 'official' 1 + sum |b_k| |x|^k "
+                              "(the official AReLU code; used for the paper's tables)", kind="choice",
+                      choices=PAU_FORMS, labelled=True)),
+    note="PAU (5/4), pure PyTorch. numerator=(a0..a5), denominator=(b1..b4); None = least-squares fit to "
+         "LeakyReLU(0.01) on [-3, 3] for the chosen form (max abs error about 0.034, at the kink x=0). "
+         "form='safe' (default) divides by 1 + |b1 x + .. + b4 x^4|, Molina et al.'s safe PAU, the form every "
+         "checkpoint and run made before the choice existed used (so they keep loading as they were trained); "
+         "form='official' divides by 1 + |b1||x| + .. + |b4||x|^4, as the official AReLU code (the PAU authors' "
+         "extension) did when it made the paper's PAU numbers: the reproductions of the paper's tables use it.",
 ))
 class PAU(nn.Module):
-    def __init__(self, numerator=None, denominator=None):
+    def __init__(self, numerator=None, denominator=None, form: str = "safe"):
         super().__init__()
-        fit_a, fit_b = leaky_relu_fit()
+        fit_a, fit_b = leaky_relu_fit(form=form)
         a = fit_a if numerator is None else tuple(numerator)
         b = fit_b if denominator is None else tuple(denominator)
+        self.form = form
         for k, v in enumerate(a):
             setattr(self, f"a{k}", _scalar(v))
         for k, v in enumerate(b, start=1):
@@ -116,23 +136,25 @@ class PAU(nn.Module):
     def forward(self, x):
         a = [getattr(self, f"a{k}") for k in range(6)]
         b = [getattr(self, f"b{k}") for k in range(1, 5)]
-        return pau(x, a, b)
+        return pau(x, a, b, self.form)
+
+    def extra_repr(self):
+        return f"form={self.form}"
 
 
-@register(ActivationInfo(
+def prelu(a: float = 0.25) -> nn.PReLU:
+    """torch's own nn.PReLU with one slope for the whole layer (the paper's bracket: 1 parameter)."""
+    return nn.PReLU(num_parameters=1, init=a)
+
+
+register(ActivationInfo(
     key="prelu", name="PReLU",
-    formula=r"\begin{cases}x & x\ge 0\\ a\,x & x<0\end{cases}",
+    formula=r"\begin{cases}x & x>0\\ a\,x & x\le 0\end{cases}",
     reference="He, Zhang, Ren & Sun, Delving Deep into Rectifiers, arXiv:1502.01852 (2015)",
     params=(ParamSpec("a", "initial negative slope"),),
-    note="One slope shared by the whole layer, init a=0.25 (He et al.).",
-))
-class PReLU(nn.Module):
-    def __init__(self, a: float = 0.25):
-        super().__init__()
-        self.a = _scalar(a)
-
-    def forward(self, x):
-        return torch.where(x >= 0, x, self.a * x)
+    note="torch's nn.PReLU with one slope a shared by the whole layer (torch names it `weight`), init a=0.25 "
+         "(He et al.). x = 0 is on the a-branch, as in He et al. and torch: the derivative there is a.",
+))(prelu)
 
 
 @register(ActivationInfo(

@@ -65,6 +65,9 @@ class ParamSpec:
     valid: what the module accepts. train: the narrower range a training may start from, where the
     module accepts more than is worth training (AReLU's alpha: any number, but outside the clamp it
     gets no gradient). default: filled in from the constructor's signature at registration.
+    labelled: a variant that changes results (PAU's denominator form): its value, the default included,
+    belongs in every label of a run (`labelled_params`), so runs made before the choice existed read as
+    the default they were made with.
     """
     name: str
     description: str = ""
@@ -74,6 +77,7 @@ class ParamSpec:
     choices: tuple = ()
     length: int | None = None
     default: Any = _MISSING
+    labelled: bool = False
 
     def check(self, value, owner: str, training: bool = False):
         """The value as the module wants it, or a ConfigError naming the parameter and its range."""
@@ -247,6 +251,36 @@ def check_params(name: str, params: dict | None, training: bool = False) -> dict
     if info.check is not None:
         info.check({**info.defaults, **checked})
     return checked
+
+
+def labelled_params(name: str, params: dict | None) -> dict:
+    """`params` with the default of each labelled ParamSpec that they leave out ({} -> {"form": "safe"} for
+    PAU); an unknown activation's params as they are (a results file may name one this version lacks)."""
+    try:
+        info = activation_info(name)
+    except ConfigError:
+        return dict(params or {})
+    return {**{spec.name: spec.default for spec in info.params if spec.labelled}, **(params or {})}
+
+
+def variant_label(name: str, params: dict | None) -> str:
+    """The labelled parameters of a run as text ("form=official"; "form=safe" when left at the default),
+    "" for an activation without any: what tells two variants of one activation apart in a table."""
+    info_params = labelled_params(name, params)
+    try:
+        labelled = [spec.name for spec in activation_info(name).params if spec.labelled]
+    except ConfigError:
+        return ""
+    return ", ".join(f"{k}={info_params[k]}" for k in labelled)
+
+
+def unlabelled_params(name: str, params: dict | None) -> dict:
+    """`params` without the labelled ones (an initialisation such as Fig. 2's alpha, beta)."""
+    try:
+        labelled = {spec.name for spec in activation_info(name).params if spec.labelled}
+    except ConfigError:
+        labelled = set()
+    return {k: v for k, v in (params or {}).items() if k not in labelled}
 
 
 def create_activation(name: str, **params) -> nn.Module:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from statistics import fmean
 
 from ..activations import activation_info
+from ..activations.registry import unlabelled_params
 from ..errors import AReLULabError
 from .paper import paper_tables
 
@@ -38,9 +39,14 @@ def _result(cid, text, verdict, figures, detail):
 
 
 def _setting(cells, optimizer, lr) -> dict[str, dict]:
-    """{activation: cell} of one (optimizer, lr), default inits, finished runs only."""
-    return {c["activation"]: c for c in cells if c["optimizer"] == optimizer and abs(c["lr"] - lr) < 1e-12
-            and not c.get("params") and c["mean"] is not None}
+    """{activation: cell} of one (optimizer, lr), default inits, finished runs only; an activation run in
+    two variants (PAU's safe and official forms) is two rivals, "pau (form=official)" and "pau (form=safe)"."""
+    found = [c for c in cells if c["optimizer"] == optimizer and abs(c["lr"] - lr) < 1e-12
+             and not unlabelled_params(c["activation"], c.get("params")) and c["mean"] is not None]
+    variants: dict[str, set] = {}
+    for c in found:
+        variants.setdefault(c["activation"], set()).add(c.get("variant") or "")
+    return {c["activation"] + (f" ({c['variant']})" if len(variants[c["activation"]]) > 1 else ""): c for c in found}
 
 
 def paper_cells() -> list[dict]:
@@ -237,7 +243,7 @@ def arelu_best_meta(metric: str):
         settings = sorted({(c["ways"], c["shots"]) for c in cells})
         outcome, lost, figures = [], [], {}
         for ways, shots in settings:
-            here = {c["activation"]: c[metric] for c in cells
+            here = {c["activation"] + (f" ({c['variant']})" if c.get("variant") else ""): c[metric] for c in cells
                     if (c["ways"], c["shots"]) == (ways, shots) and c.get(metric) is not None}
             if ARELU not in here or len(here) < 2:
                 continue
@@ -336,3 +342,10 @@ def evaluate_claims(experiment: str, cells: list[dict]) -> list[dict]:
         for claim, fn in zip(claims, CLAIMS["table2"]):
             claim["paper_verdict"] = fn(published)["verdict"]
     return claims
+
+
+def claims_and_totals(summary: dict, on_devices: bool = False) -> list[str]:
+    """The closing lines of every experiment's text summary: each claim's verdict, then runs and time."""
+    lines = [""] + [f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}" for claim in summary["claims"]]
+    where = f" on {', '.join(summary['devices']) or '-'}" if on_devices else ""
+    return lines + [f"{summary['runs']} runs, {summary['seconds']:.0f} s of training{where}"]

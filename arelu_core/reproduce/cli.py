@@ -62,6 +62,9 @@ def register_cli(subparsers) -> argparse.ArgumentParser:
     p.add_argument("--iterations", type=int, help="Table 3: meta-iterations (paper: 100)")
     p.add_argument("--inner-lr", type=float, help="Table 3: inner (adaptation) learning rate (default 0.005, as the "
                                                    "official script ran; 0.01 is the variant in main()'s signature)")
+    p.add_argument("--compare", nargs="*", metavar="PATH",
+                   help="Table 3: train nothing; show the runs of these results files (default: the shipped grids at "
+                        "inner lr 0.005 and 0.01) side by side per inner learning rate, with the paper")
     p.add_argument("--test-tasks", type=int, help="Table 3: held-out tasks from MNIST's test digits (default 500)")
     p.add_argument("--mode", choices=("vectorised", "looped"), default="vectorised",
                    help="Table 3: a meta-step's tasks vmapped (default) or one by one (same meta-gradients)")
@@ -158,6 +161,16 @@ def cmd_reproduce(args) -> dict:
             what = f"{r['source']} -> {r['target']}" if r.get("source") else f"{r['optimizer']} {r['lr']:g}"
             print(f"    {r['activation']} {what} seed {r['seed']}: {r['status']} {acc}", file=sys.stderr, flush=True)
 
+    if args.compare is not None:
+        if args.experiment != "table3":
+            from ..errors import ConfigError
+            raise ConfigError("--compare belongs to table3 (its inner learning rates side by side)")
+        from .meta import table3_comparison
+        from .summary import format_table3_comparison
+        comparison = table3_comparison(args.compare)
+        if not quiet:
+            print(format_table3_comparison(comparison))
+        return comparison
     if args.experiment in META_EXPERIMENTS:
         from .meta import run_table3
         summary = run_table3(activations=_split(args.activations), ways=_split(args.ways, int),

@@ -15,7 +15,7 @@ from ..activations import resolve_name
 from ..activations.registry import ELSA_SUFFIX
 from ..errors import ConfigError
 from ..trainer import TrainConfig
-from .paper import fig2_inits, paper_activations, paper_tables
+from .paper import fig2_inits, official_code_params, paper_activations, paper_tables
 
 PAPER_OPTIMIZERS = ("adam", "sgd")   # Table 1's columns in its order (TrainConfig checks each name)
 
@@ -68,7 +68,8 @@ class Experiment:
     def runs(self, activations=None, optimizers=None, lrs=None, seeds=None, epochs=None,
              train_subset=None, batch_size: int = 128, variants=None) -> list[TrainConfig]:
         """The grid as validated TrainConfigs, ordered setting by setting, then activation, init, seed
-        (what groups well). TrainConfig.validate checks every value, as for any other training."""
+        (what groups well). TrainConfig.validate checks every value, as for any other training. Each
+        activation is built as the official code built it (paper.official_code_params: PAU's official form)."""
         if self.variants or variants:
             return [config for _, config in self.variant_runs(variants, optimizers, lrs, seeds, epochs, train_subset,
                                                               batch_size, activations)]
@@ -79,7 +80,7 @@ class Experiment:
         if not (acts and seed_list):
             raise ConfigError("nothing to run: give at least one activation and one seed")
         settings = [(o, lr) for lr in dict.fromkeys(lr_list) for o in dict.fromkeys(opts)]  # the paper's column order
-        return [TrainConfig(activation=a, activation_params=dict(init), optimizer=o, lr=lr, seed=s,
+        return [TrainConfig(activation=a, activation_params={**official_code_params(a), **init}, optimizer=o, lr=lr, seed=s,
                             epochs=self.epochs if epochs is None else epochs, batch_size=batch_size,
                             train_subset=train_subset, params_every=self.params_every).validate()
                 for o, lr in settings for a in dict.fromkeys(acts) for init in self.inits for s in dict.fromkeys(seed_list)]

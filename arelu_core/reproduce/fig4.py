@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from statistics import fmean, pstdev
 from typing import Callable
 
 from .. import __version__
 from ..activations import resolve_name
+from ..activations.registry import variant_label
 from ..deep_networks import DEEP_NETWORKS, network_info
 from ..errors import ConfigError
 from .claims import NO_DATA, NOT_SUPPORTED, SUPPORTED, _result
+from .paper import official_code_params
 from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
 
 EXPERIMENT = "fig4"
@@ -50,11 +52,13 @@ class DeepRun:
     weight_decay: float = 5e-4
     optimizer: str = "sgd"
     threads: int | None = None     # CPU threads per training: the same in every runner, so results match
+    params: dict = field(default_factory=dict)   # the activation's parameters (PAU's form, as the official code)
 
     def key(self) -> str:
         return (f"{self.network}|{self.activation}|{self.dataset}|w={self.width:g}|{self.optimizer}|{self.lr:g}"
                 f"|wd={self.weight_decay:g}|seed={self.seed}|epochs={self.epochs}|batch={self.batch_size}"
-                f"|subset={self.train_subset}|test={self.test_subset}")
+                f"|subset={self.train_subset}|test={self.test_subset}"
+                + ("|params=" + ",".join(f"{k}={v}" for k, v in sorted(self.params.items())) if self.params else ""))
 
     def label(self) -> str:
         return f"{self.network} {self.activation} seed {self.seed}"
@@ -82,7 +86,8 @@ def fig4_runs(networks=None, activations=None, seeds=None, epochs=None, dataset:
     if not (nets and acts and seed_list):
         raise ConfigError("nothing to run: give at least one network, activation and seed")
     dataset = dataset_info(dataset).key
-    return [DeepRun(n, a, s, epochs, dataset, float(width), train_subset, test_subset, threads=threads)
+    return [DeepRun(n, a, s, epochs, dataset, float(width), train_subset, test_subset, threads=threads,
+                    params=official_code_params(a))
             for n in dict.fromkeys(nets) for a in dict.fromkeys(acts) for s in dict.fromkeys(seed_list)]
 
 
@@ -92,11 +97,13 @@ def train_run(run: dict, data_dir: str | None = None, device: str = "auto") -> d
     Used as is by the local runner and as the Ray task, so a seed gives the same numbers either way
     on the same device: same thread count, same seeded weights, batch order and crops."""
     import torch
-    from ..trainer import deep_recipe, train
+    from ..trainer import deep_recipe, disable_tf32, tf32_enabled, train
     run = DeepRun(**run)
     if run.threads:
         torch.set_num_threads(run.threads)
-    config = deep_recipe(run.network, activation=run.activation, dataset=run.dataset, width=run.width,
+    disable_tf32()
+    config = deep_recipe(run.network, activation=run.activation, activation_params=run.params,
+                         dataset=run.dataset, width=run.width,
                          epochs=run.epochs, seed=run.seed, lr=run.lr, batch_size=run.batch_size,
                          weight_decay=run.weight_decay, optimizer=run.optimizer, train_subset=run.train_subset,
                          test_subset=run.test_subset, device=device, data_dir=data_dir, params_every=0,
@@ -109,7 +116,8 @@ def train_run(run: dict, data_dir: str | None = None, device: str = "auto") -> d
             "accuracy": result.epoch_accuracies, "epoch_seconds": [round(s, 3) for s in result.epoch_seconds],
             "activation_parameters": result.model.activation_parameters(), "steps": result.steps,
             "samples_per_second": round(result.samples_per_second, 1), "amp": result.amp,
-            "wall_seconds": round(wall, 3), "device": result.device, "library_version": __version__,
+            "wall_seconds": round(wall, 3), "device": result.device, "tf32": tf32_enabled(),
+            "library_version": __version__,
             "torch_version": torch.__version__, "finished_at": now_iso()}
 
 
@@ -171,15 +179,16 @@ def summarise_fig4(records: list[dict]) -> dict:
     """Cells per (network, activation, dataset, schedule): mean curve over seeds, final and best epoch."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        key = (r["network"], r["activation"], r["dataset"], r.get("width"), r["epochs"], r.get("train_subset"))
+        key = (r["network"], r["activation"], variant_label(r["activation"], r.get("params")), r["dataset"],
+               r.get("width"), r["epochs"], r.get("train_subset"))
         groups.setdefault(key, []).append(r)
     cells = []
-    for (network, activation, dataset, width, epochs, subset), runs in groups.items():
+    for (network, activation, variant, dataset, width, epochs, subset), runs in groups.items():
         curves = [r["accuracy"] for r in runs if r["status"] == "finished" and r["accuracy"]]
         length = min((len(c) for c in curves), default=0)
         curve = [round(fmean(c[e] for c in curves), 4) for e in range(length)]
         finals = [c[-1] for c in curves]
-        cells.append({"network": network, "activation": activation, "dataset": dataset, "width": width,
+        cells.append({"network": network, "activation": activation, "variant": variant, "dataset": dataset, "width": width,
                       "epochs": epochs, "train_subset": subset, "curve": curve, "n": len(curves),
                       "mean": round(fmean(finals), 4) if finals else None,
                       "std": round(pstdev(finals), 4) if finals else None,

@@ -64,3 +64,15 @@ def table3_activations() -> list[str]:
 
 def table3_settings() -> list[tuple[int, int]]:
     return [(c["ways"], c["shots"]) for c in paper_tables()["table3"]["columns"]]
+
+
+# Where our default build of an activation differs from the official code that made the paper's numbers,
+# the reproductions of its tables build it as that code did (activations/learnable.py, PAU's `form`).
+OFFICIAL_CODE_PARAMS = {"pau": {"form": "official"}}
+
+
+def official_code_params(activation: str) -> dict:
+    """Activation parameters that reproduce the official code's build of `activation` ('+elsa' names its
+    base): {"form": "official"} for PAU, {} for the rest."""
+    base = activation.lower().split("+", 1)[0]
+    return dict(OFFICIAL_CODE_PARAMS.get(base, {}))

@@ -136,3 +136,21 @@ def final_accuracy(record: dict) -> float | None:
     acc = record.get("accuracy") or []
     value = acc[-1] if record.get("status") == "finished" and acc else None
     return value if isinstance(value, (int, float)) and math.isfinite(value) else None
+
+
+def merge_results(target: str | os.PathLike, sources, experiment: str) -> tuple[int, int]:
+    """Append to `target` the finished runs of `sources` (results files of `experiment`) whose key it lacks,
+    each key once (the first source holding it wins); the runs already there are never rewritten. Re-runnable:
+    a second merge of the same files adds nothing. Returns (added, skipped)."""
+    out = ResultsFile(target, experiment)
+    keys = {r["key"] for r in out.read()}
+    added, skipped = [], 0
+    for source in sources:
+        for record in ResultsFile(source, experiment).read():
+            if record["key"] in keys:
+                skipped += 1
+                continue
+            keys.add(record["key"])
+            added.append(record)
+    out.append(added)
+    return len(added), skipped

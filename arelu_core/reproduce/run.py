@@ -17,36 +17,14 @@ from .. import __version__
 from ..data import load_mnist
 from ..errors import ConfigError
 from ..jobs import Task
-from ..trainer import TrainConfig, TrainResult, device_label, resolve_device
-from .batched import schedule, train_group
+from ..trainer import TrainConfig, TrainResult, device_label, disable_tf32, resolve_device, tf32_enabled
+from .batched import DEFAULT_GROUP_SIZE, make_groups, train_group
 from .experiments import get_experiment
 from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, run_key, write_json_atomic
 from .summary import summarise
 
-# Measured on 2 CPU cores (scripts/bench_reproduce.py, AReLU, one MNIST epoch per model): 3.6 s per
-# model in groups of 5, 4.7 s in groups of 10, 5.5 s one at a time. On a GPU, larger groups pay.
-DEFAULT_GROUP_SIZE = 5
-
-
 def default_out(experiment: str) -> Path:
     return Path("results") / experiment
-
-
-def make_groups(specs: list[TrainConfig], group_size: int) -> list[list[TrainConfig]]:
-    """Consecutive runs of one activation and schedule share a group of at most group_size.
-
-    train_group also takes mixed activations, but on the CPU one activation per group was faster
-    (measured: 14 ms per model-step for 4 ReLU or 4 PReLU models, 18 for 2 + 2).
-    """
-    groups: list[list[TrainConfig]] = []
-    last = None
-    for spec in specs:
-        key = (schedule(spec), spec.activation)
-        if key != last or len(groups[-1]) >= group_size:
-            groups.append([])
-            last = key
-        groups[-1].append(spec)
-    return groups
 
 
 def _params_text(params: dict) -> str:
@@ -64,7 +42,7 @@ def make_record(experiment: str, spec: TrainConfig, outcome: TrainResult, group_
             "accuracy": outcome.epoch_accuracies, "activation_parameters": outcome.epoch_parameters,
             "params_trace": outcome.params_trace, "steps": outcome.steps,
             "wall_seconds": round(outcome.wall_seconds, 3), "group_id": group_id, "group_size": group_size,
-            "seconds_per_run": round(outcome.wall_seconds / group_size, 3), "device": device,
+            "seconds_per_run": round(outcome.wall_seconds / group_size, 3), "device": device, "tf32": tf32_enabled(),
             "library_version": __version__, "torch_version": torch.__version__, "finished_at": now_iso()}
 
 
@@ -133,6 +111,7 @@ def run_experiment(experiment: str, *, activations=None, optimizers=None, lrs=No
     elif groups:
         torch_device = resolve_device(device)
         label = device_label(torch_device)
+        disable_tf32()
         train_data = load_mnist(True, data_dir, torch_device)
         test_data = load_mnist(False, data_dir, torch_device)
         for index, group in enumerate(groups):
@@ -167,6 +146,7 @@ def train_group_task(item: dict, data_dir=None, device: str = "auto") -> list[di
 
     The driver's thread count goes along, so the numbers equal a local run's on the same device."""
     torch.set_num_threads(item["threads"])
+    disable_tf32()
     spec = get_experiment(item["experiment"])
     group = [TrainConfig(**s) for s in item["specs"]]
     torch_device = resolve_device(device)

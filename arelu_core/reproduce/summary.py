@@ -4,8 +4,8 @@ from __future__ import annotations
 import json
 from statistics import fmean, pstdev
 
-from ..activations.registry import ELSA_SUFFIX
-from .claims import evaluate_claims
+from ..activations.registry import ELSA_SUFFIX, variant_label
+from .claims import claims_and_totals, evaluate_claims
 from .paper import table1_value, table3_value
 from .results import final_accuracy
 
@@ -50,12 +50,14 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
     base_cells = {}
     if baseline:
         for cell in summarise("table1", baseline)["cells"]:
-            base_cells[(cell["activation"], cell["optimizer"], cell["lr"], cell["train_subset"])] = cell
+            base_cells[(cell["activation"], cell["variant"], cell["optimizer"], cell["lr"], cell["train_subset"])] = cell
     cells = []
     for (activation, params, optimizer, lr, epochs, subset), runs in groups.items():
         values = [v for v in map(final_accuracy, runs) if v is not None]
         mean = round(fmean(values), 4) if values else None
-        cell = {"activation": activation, "params": json.loads(params), "optimizer": optimizer, "lr": lr,
+        params = json.loads(params)
+        cell = {"activation": activation, "params": params, "variant": variant_label(activation, params),
+                "optimizer": optimizer, "lr": lr,
                 "mean": mean, "std": round(pstdev(values), 4) if values else None, "n": len(values),
                 "diverged": sum(r.get("status") == "diverged" for r in runs),
                 "seeds": sorted(r["seed"] for r in runs), "paper": None, "diff": None,
@@ -66,7 +68,7 @@ def summarise(experiment: str, records: list[dict], baseline: list[dict] | None 
             cell["paper_epoch1"] = table1_value(activation, optimizer, lr)   # Fig. 3's first epoch is Table 1
         elif experiment == "table4":
             base = activation[:-len(ELSA_SUFFIX)] if activation.endswith(ELSA_SUFFIX) else activation
-            ours = base_cells.get((base, optimizer, lr, subset))
+            ours = base_cells.get((base, cell["variant"], optimizer, lr, subset))
             cell["base"] = base
             cell["table1_mean"] = ours["mean"] if ours else None
         reference = cell["paper"] if experiment == "table1" else cell.get("table1_mean")
@@ -85,13 +87,15 @@ def summarise_table3(records: list[dict]) -> dict:
     a 95% interval over all held-out tasks of the cell's seeds (pooled), beside the paper's number."""
     groups: dict[tuple, list[dict]] = {}
     for r in records:
-        groups.setdefault((r["activation"], r["ways"], r["shots"]), []).append(r)
+        variant = variant_label(r["activation"], r.get("params"))
+        groups.setdefault((r.get("inner_lr"), r["activation"], variant, r["ways"], r["shots"]), []).append(r)
     cells = []
-    for (activation, ways, shots), runs in groups.items():
+    for (inner_lr, activation, variant, ways, shots), runs in groups.items():
         done = [r for r in runs if r.get("status") == "finished" and r.get("mean") is not None]
         best = [r["mean"] for r in done]
         held = [r for r in done if r.get("test_mean") is not None]
-        cell = {"activation": activation, "ways": ways, "shots": shots, "n": len(done),
+        cell = {"activation": activation, "variant": variant, "inner_lr": inner_lr, "ways": ways, "shots": shots,
+                "n": len(done),
                 "seeds": sorted(r["seed"] for r in runs), "diverged": sum(r.get("status") == "diverged" for r in runs),
                 "mean": round(fmean(best), 4) if best else None, "std": round(pstdev(best), 4) if best else None,
                 "test_mean": None, "test_std_seeds": None, "test_ci95": None, "test_tasks": 0,
@@ -108,24 +112,72 @@ def summarise_table3(records: list[dict]) -> dict:
             cell["diff"] = round(cell["mean"] - cell["paper"], 4)
         cells.append(cell)
     walls = [r.get("wall_seconds") or 0.0 for r in records]
-    return {"experiment": "table3", "cells": cells, "claims": evaluate_claims("table3", cells),
+    inner_lrs = sorted({c["inner_lr"] for c in cells if c["inner_lr"] is not None})
+    claims = []
+    for inner_lr in inner_lrs or [None]:   # one inner learning rate's cells at a time: a claim never mixes them
+        for claim in evaluate_claims("table3", [c for c in cells if c["inner_lr"] == inner_lr]):
+            if len(inner_lrs) > 1:
+                claim.update({"inner_lr": inner_lr, "detail": f"inner lr {inner_lr:g}: {claim['detail']}"})
+            claims.append(claim)
+    return {"experiment": "table3", "cells": cells, "claims": claims, "inner_lrs": inner_lrs,
             "runs": len(records), "seconds": round(sum(walls), 1),
             "devices": sorted({r.get("device") or "unknown" for r in records})}
 
 
+def cell_label(cell: dict) -> str:
+    """An activation key with its variant where it has one: "pau (form=official)"."""
+    return cell["activation"] + (f" ({cell['variant']})" if cell.get("variant") else "")
+
+
 def format_table3(summary: dict) -> str:
-    head = (f"{'activation':<11} {'(N, K)':<7} {'ours: best train-task acc':>25} {'held-out (95% CI)':>20} "
-            f"{'n':>2} {'paper':>6} {'diff':>7}")
+    head = (f"{'activation':<22} {'inner lr':>8} {'(N, K)':<7} {'ours: best train-task acc':>25} "
+            f"{'held-out (95% CI)':>20} {'n':>2} {'paper':>6} {'diff':>7}")
     lines = [head, "-" * len(head)]
     for c in summary["cells"]:
         ours = "diverged" if c["mean"] is None else f"{c['mean']:6.2f} ± {c['std']:5.2f}"
         held = "-" if c["test_mean"] is None else f"{c['test_mean']:6.2f} ± {c['test_ci95']:4.2f}"
-        lines.append(f"{c['activation']:<11} {'(%d, %d)' % (c['ways'], c['shots']):<7} {ours:>25} {held:>20} "
-                     f"{c['n']:>2} {_num(c['paper']):>6} {_num(c['diff'], signed=True):>7}")
+        lines.append(f"{cell_label(c):<22} {_num(c['inner_lr'], fmt='g'):>8} {'(%d, %d)' % (c['ways'], c['shots']):<7} "
+                     f"{ours:>25} {held:>20} {c['n']:>2} {_num(c['paper']):>6} {_num(c['diff'], signed=True):>7}")
     lines.append("")
     for claim in summary["claims"]:
         lines.append(f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}")
     lines.append(f"{summary['runs']} runs, {summary['seconds']:.0f} s of meta-training")
+    return "\n".join(lines)
+
+
+def compare_table3(records: list[dict]) -> dict:
+    """Table 3 at each inner learning rate side by side: one row per (activation, variant, ways, shots) with
+    the paper's number and, per inner lr, the official metric (mean ± std over seeds) and the held-out
+    accuracy (± 95% interval); the claims computed on each inner lr's cells alone."""
+    summary = summarise_table3(records)
+    inner_lrs = summary["inner_lrs"]
+    rows: dict[tuple, dict] = {}
+    for c in summary["cells"]:
+        key = (c["ways"], c["shots"], c["activation"], c["variant"])
+        row = rows.setdefault(key, {"activation": c["activation"], "variant": c["variant"], "ways": c["ways"],
+                                    "shots": c["shots"], "paper": c["paper"], "by_inner_lr": {}})
+        row["by_inner_lr"][f"{c['inner_lr']:g}"] = {k: c[k] for k in ("mean", "std", "n", "test_mean", "test_ci95",
+                                                                      "test_tasks", "diff")}
+    return {"experiment": "table3", "inner_lrs": inner_lrs, "rows": [rows[k] for k in sorted(rows)],
+            "claims": summary["claims"], "runs": summary["runs"], "devices": summary["devices"]}
+
+
+def format_table3_comparison(comparison: dict) -> str:
+    lrs = [f"{lr:g}" for lr in comparison["inner_lrs"]]
+    head = f"{'(N, K)':<7} {'activation':<22} {'paper':>6}" + "".join(
+        f" | {'inner lr ' + lr + ': official':>25} {'held-out (95% CI)':>17}" for lr in lrs)
+    lines = [head, "-" * len(head)]
+    for row in comparison["rows"]:
+        line = f"{'(%d, %d)' % (row['ways'], row['shots']):<7} {cell_label(row):<22} {_num(row['paper']):>6}"
+        for lr in lrs:
+            c = row["by_inner_lr"].get(lr)
+            official = "-" if not c or c["mean"] is None else f"{c['mean']:6.2f} ± {c['std']:5.2f} (n={c['n']})"
+            held = "-" if not c or c["test_mean"] is None else f"{c['test_mean']:6.2f} ± {c['test_ci95']:4.2f}"
+            line += f" | {official:>25} {held:>17}"
+        lines.append(line)
+    lines.append("")
+    lines += [f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}" for claim in comparison["claims"]]
+    lines.append(f"{comparison['runs']} runs")
     return "\n".join(lines)
 
 
@@ -160,14 +212,9 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines + claims_and_totals(summary))
 
 
-def claims_and_totals(summary: dict, on_devices: bool = False) -> list[str]:
-    """The closing lines of every experiment's text summary: each claim's verdict, then runs and time."""
-    lines = [""] + [f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}" for claim in summary["claims"]]
-    where = f" on {', '.join(summary['devices']) or '-'}" if on_devices else ""
-    return lines + [f"{summary['runs']} runs, {summary['seconds']:.0f} s of training{where}"]
-
-
-def _num(value, signed: bool = False) -> str:
+def _num(value, signed: bool = False, fmt: str = ".2f") -> str:
     if value is None:
         return "-"
+    if fmt != ".2f":
+        return format(value, fmt)
     return f"{value:+.2f}" if signed else f"{value:.2f}"

@@ -28,14 +28,14 @@ from typing import Callable
 import torch
 
 from .. import __version__
+from ..activations.registry import variant_label
 from ..data import dataset_info, load_dataset
 from ..errors import ConfigError
 from ..network import accuracy
-from ..trainer import TrainConfig, device_label, resolve_device
-from .batched import fresh_models, train_group
-from .claims import evaluate_claims
-from .paper import paper_tables
-from .summary import claims_and_totals
+from ..trainer import TrainConfig, device_label, disable_tf32, resolve_device, tf32_enabled
+from .batched import DEFAULT_GROUP_SIZE, fresh_models, make_groups, train_group
+from .claims import claims_and_totals, evaluate_claims
+from .paper import official_code_params, paper_tables
 from .results import FORMAT, FORMAT_VERSION, RESULTS_NAME, ResultsFile, now_iso, write_json_atomic
 
 EXPERIMENT = "table2"
@@ -75,8 +75,11 @@ def paper_value(activation: str, setting: str, source: str, target: str) -> floa
 
 
 def table2_key(activation: str, seed: int, source: str, target: str, pretrain_epochs: int, finetune_epochs: int,
-            batch_size: int, train_subset: int | None) -> str:
-    return (f"{activation}|{source}->{target}|pre=sgd@{PRETRAIN_LR:g}x{pretrain_epochs}"
+            batch_size: int, train_subset: int | None, params: dict | None = None) -> str:
+    """A run's identity; activation parameters (PAU's form) only when there are any, so keys made
+    before they were recorded stay as they were."""
+    extra = "|params=" + ",".join(f"{k}={v}" for k, v in sorted(params.items())) if params else ""
+    return (f"{activation}{extra}|{source}->{target}|pre=sgd@{PRETRAIN_LR:g}x{pretrain_epochs}"
             f"|ft=sgd@{FINETUNE_LR:g}x{finetune_epochs}|seed={seed}|batch={batch_size}|subset={train_subset}")
 
 
@@ -107,7 +110,6 @@ def run_table2(*, source=None, target=None, activations=None, seeds=None, epochs
     as run_experiment's. Other keyword arguments of run_experiment (optimizers, lrs) are refused if set.
     """
     from .experiments import get_experiment
-    from .run import DEFAULT_GROUP_SIZE, make_groups
     bad = [k for k, v in unused.items() if v]
     if bad:
         raise ConfigError(f"table2 has a fixed protocol (SGD 1e-2, then 1e-5); it takes no {', '.join(bad)}")
@@ -128,11 +130,12 @@ def run_table2(*, source=None, target=None, activations=None, seeds=None, epochs
 
     # One TrainConfig per run, in the fine-tuning schedule (what the results file records as optimizer/lr);
     # validate() checks seeds, epochs and subset as for any training.
-    specs = [TrainConfig(activation=a, optimizer="sgd", lr=FINETUNE_LR, seed=s, epochs=finetune_epochs,
-                         train_subset=train_subset, dataset=target, params_every=0).validate()
+    specs = [TrainConfig(activation=a, activation_params=official_code_params(a), optimizer="sgd", lr=FINETUNE_LR,
+                         seed=s, epochs=finetune_epochs, train_subset=train_subset, dataset=target,
+                         params_every=0).validate()
              for a in acts for s in seed_list]
     keys = {id(s): table2_key(s.activation, s.seed, source, target, pretrain_epochs, finetune_epochs,
-                           s.batch_size, train_subset) for s in specs}
+                           s.batch_size, train_subset, s.activation_params) for s in specs}
     todo = [s for s in specs if keys[id(s)] not in done]
     torch_device = resolve_device(device) if todo else None
     if torch_device is not None and torch_device.type == "cuda":
@@ -142,6 +145,7 @@ def run_table2(*, source=None, target=None, activations=None, seeds=None, epochs
     trained = 0
     if groups:
         label = device_label(torch_device)
+        disable_tf32()
         load = lambda name, train: load_dataset(name, train, data_dir, torch_device, channels=CHANNELS, size=SIZE)  # noqa: E731
         src_train, src_test, tgt_train, tgt_test = load(source, True), load(source, False), load(target, True), load(target, False)
         for index, group in enumerate(groups):
@@ -219,7 +223,7 @@ def _record(spec: TrainConfig, outcome: dict, key: str, source: str, target: str
             "scratch_status": scratch.status,
             "activation_parameters": fine.epoch_parameters if failed is None else [],
             "wall_seconds": round(outcome["wall_seconds"], 3), "group_id": group_id, "group_size": group_size,
-            "seconds_per_run": round(outcome["wall_seconds"] / group_size, 3), "device": device,
+            "seconds_per_run": round(outcome["wall_seconds"] / group_size, 3), "device": device, "tf32": tf32_enabled(),
             "library_version": __version__, "torch_version": torch.__version__, "finished_at": now_iso()}
 
 
@@ -244,7 +248,9 @@ def summarise_table2(records: list[dict], source: str | None = None, target: str
     by_cell: dict[tuple, list[float]] = {}
     diverged: dict[str, int] = {}
     seeds: dict[str, set] = {}
+    variants: dict[str, set] = {}       # PAU's form, shown beside its name (runs of one file share it)
     for r in records:
+        variants.setdefault(r["activation"], set()).add(variant_label(r["activation"], r.get("params")))
         seeds.setdefault(r["activation"], set()).add(r["seed"])
         diverged[r["activation"]] = diverged.get(r["activation"], 0) + (r.get("status") == "diverged")
         for setting, value in (r.get("settings") or {}).items():
@@ -256,7 +262,8 @@ def summarise_table2(records: list[dict], source: str | None = None, target: str
             values = by_cell.get((activation, setting), [])
             paper = paper_value(activation, setting, source, target)
             mean = round(fmean(values), 4) if values else None
-            cells.append({"activation": activation, "setting": setting, "mean": mean,
+            cells.append({"activation": activation, "variant": " / ".join(sorted(variants[activation] - {""})),
+                          "setting": setting, "mean": mean,
                           "std": round(pstdev(values), 4) if values else None, "n": len(values),
                           "diverged": diverged.get(activation, 0), "seeds": sorted(seeds.get(activation, ())),
                           "paper": paper, "diff": round(mean - paper, 4) if mean is not None and paper is not None else None,
