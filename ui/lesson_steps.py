@@ -14,15 +14,17 @@ import pandas as pd
 import streamlit as st
 
 from arelu_core import activation_info, explore, lesson
+from arelu_core.data import dataset_info
+from arelu_core.reproduce import get_experiment
 from arelu_core.reproduce.claims import NOT_SUPPORTED, SUPPORTED
 from ui import charts
 from ui import inspect_figures
-from ui.common import PALETTE, checkpoint_label, user_errors
+from ui.common import activation_colour, activation_name, checkpoint_label, user_errors
 from ui.flow_figures import per_layer_figure
 
 RENDERERS: dict[str, Callable] = {}
-# ReLU and AReLU keep one colour through the lesson (the first two of the shared palette, as Gradient flow draws them).
-COLOURS = {"relu": PALETTE[0], "arelu": PALETTE[1]}
+# ReLU and AReLU keep the one colour each has on every page.
+COLOURS = {key: activation_colour(key) for key in ("relu", "arelu")}
 
 
 def renderer(key: str):
@@ -123,7 +125,8 @@ def curve(number: int, step: lesson.Step, below) -> None:
     st.plotly_chart(fig, key="lesson_curve")
     reveal(number, step, alpha=alpha, beta=beta)
     open_in_full("pages/explore.py", "Open in full: Explore the function",
-                 {"explore_alpha": f"{alpha:g}", "explore_beta": f"{beta:g}", "explore_overlays": ["relu"]})
+                 {"explore_alpha": f"{alpha:g}", "explore_beta": f"{beta:g}",
+                  "explore_overlays": [activation_name("relu")]})   # a bound menu's URL value is its label
 
 
 # ---------------------------------------------------------------- 2. gradients through depth
@@ -141,7 +144,8 @@ def depth(number: int, step: lesson.Step, below) -> None:
         st.plotly_chart(per_layer_figure(answer.data["table"], "weight_grad_norm",
                                          "‖∂L/∂W‖ per layer (log scale)", log_y=True), key="lesson_depth_chart")
     open_in_full("pages/gradient_flow.py", "Open in full: Gradient flow",
-                 {"flow_activations": ["relu", "arelu"], "flow_depth": str(layers), "flow_init": init})
+                 {"flow_activations": [activation_name("relu"), activation_name("arelu")], "flow_depth": str(layers),
+                  "flow_init": INITS[init]})
 
 
 # ---------------------------------------------------------------- 3. the race
@@ -155,7 +159,8 @@ def race(number: int, step: lesson.Step, below) -> None:
     answer = reveal(number, step)
     if answer is not None and answer.available:
         st.plotly_chart(race_figure(answer.data["runs"], answer.data["published"]), key="lesson_race_chart")
-    open_in_full("pages/reproduce.py", "Open in full: Reproduce the paper (Table 1)")
+    open_in_full("pages/reproduce.py", "Open in full: Reproduce the paper (Table 1)",
+                 {"reproduce_experiment": get_experiment("table1").title})
 
 
 def race_figure(runs: dict, published: dict):
@@ -180,10 +185,18 @@ def race_figure(runs: dict, published: dict):
 def gain(number: int, step: lesson.Step, below) -> None:
     answer = reveal(number, step)
     if answer is not None and answer.available:
-        cells = answer.data["summary"].get("cells", [])
+        summary = answer.data["summary"]
+        names = {variant["key"]: variant["name"] for variant in summary["variants"]}
+        cells = [c for c in summary["cells"] if not c.get("train_subset")]
         if cells:
-            below.dataframe(pd.DataFrame(cells).drop(columns=["curve"], errors="ignore"), hide_index=True)
-    open_in_full("pages/reproduce.py", "Open in full: Reproduce the paper")
+            table = pd.DataFrame([{"variant": names.get(c["variant"], c["variant"]), "setting": c["setting"],
+                                   "accuracy": c["mean"]} for c in cells])
+            table = table.pivot(index="variant", columns="setting", values="accuracy")
+            below.caption("Test accuracy after one epoch (%), mean of the seeds: our shipped ablation.")
+            below.dataframe(table.reindex([n for n in names.values() if n in table.index]), key="lesson_gain_table",
+                            column_config={s: st.column_config.NumberColumn(format="%.2f") for s in table.columns})
+    open_in_full("pages/reproduce.py", "Open in full: the ablation on Reproduce the paper",
+                 {"reproduce_experiment": get_experiment("ablation").title})
 
 
 # ---------------------------------------------------------------- 5. what each layer learned
@@ -231,7 +244,8 @@ def cams(number: int, step: lesson.Step, below) -> None:
         below.plotly_chart(inspect_figures.cam_figure(data["comparisons"], ["ReLU", "AReLU"], data["pixels"],
                                                       data["spatial"]), key="lesson_cams")
     open_in_full("pages/inspect_digit.py", "Open in full: Feature maps & Grad-CAM",
-                 {"inspect_dataset": "mnist", "inspect_class": str(digit_class), "inspect_sample": str(sample)})
+                 {"inspect_dataset": dataset_info("mnist").name, "inspect_class": dataset_info("mnist").class_names[digit_class],
+                  "inspect_sample": str(sample)})
 
 
 # ---------------------------------------------------------------- 7. what holds up

@@ -138,39 +138,25 @@ def race_answer() -> Answer:
              "that gain (a bigger step, like a larger learning rate), or does learning α and β add to it?",
              GAIN_CHOICES)
 def gain_answer() -> Answer:
-    return _shipped_claims_answer("ablation", "the ablation", GAIN_CHOICES, deciding="learn")
-
-
-def _shipped_claims_answer(experiment: str, what: str, choices: tuple[str, ...], deciding: str) -> Answer:
-    """An answer read from the claims of a shipped experiment. The claim whose id contains `deciding`
-    picks the choice: supported -> the last choice, not supported -> the first."""
-    found = shipped.summary(experiment)
+    """Read from the shipped ablation (arelu reproduce ablation): per setting, AReLU against the same curve frozen
+    (does learning add?) and ReLU at 2, 4, 8 x the learning rate (does a bigger step do as well?)."""
+    found = shipped.summary("ablation")
     if found is None:
-        return Answer(f"This step appears once {what} results are shipped (assets/results/{experiment}/).",
+        return Answer("This step appears once the ablation results are shipped (assets/results/ablation/).",
                       available=False)
-    claims = found.get("claims", [])
-    facts = [f"[{claim['verdict']}] {claim['claim']}: {claim['detail']}" for claim in claims]
-    facts += [_cell_line(cell) for cell in found.get("cells", []) if _in_race(cell)]
-    verdicts = [claim["verdict"] for claim in claims if deciding in claim["id"]]
-    correct = None
-    if verdicts and NO_DATA not in verdicts:
-        correct = choices[-1] if all(v == SUPPORTED for v in verdicts) else choices[0]
-    headline = (f"{len(claims)} claims computed from the shipped {what} results: "
-                f"{sum(c['verdict'] == SUPPORTED for c in claims)} supported, "
-                f"{sum(c['verdict'] == NOT_SUPPORTED for c in claims)} not.")
+    learned = [c for c in found["claims"] if c["id"].startswith("abl_learned_") and c["verdict"] != NO_DATA]
+    caught = [c for c in found["claims"] if c["id"].startswith("abl_relu_lr_") and c["verdict"] != NO_DATA]
+    if not learned:
+        return Answer("The shipped ablation has no setting with both AReLU and AReLU frozen yet.", available=False)
+    adds = [c for c in learned if c["verdict"] == SUPPORTED]
+    largest = max(learned, key=lambda c: abs(c["figures"]["diff"]))
+    correct = GAIN_CHOICES[1] if 2 * len(adds) > len(learned) else GAIN_CHOICES[0]
+    headline = (f"Learning α and β beat the frozen initial curve in {len(adds)} of {len(learned)} settings (95% "
+                f"intervals over 5 seeds); the largest gap, AReLU − frozen, is {largest['figures']['diff']:+.2f} "
+                f"points ({largest['setting']}). ReLU with a larger learning rate catches up with AReLU in "
+                f"{sum(c['verdict'] == SUPPORTED for c in caught)} of {len(caught)} settings.")
+    facts = [f"{c['setting']}: {c['detail']}" for c in learned + caught]
     return Answer(headline, correct, facts, {"summary": found})
-
-
-def _in_race(cell: dict) -> bool:
-    return cell.get("optimizer") == RACE[0] and isinstance(cell.get("lr"), (int, float)) \
-        and abs(cell["lr"] - RACE[1]) < 1e-12 and cell.get("mean") is not None
-
-
-def _cell_line(cell: dict) -> str:
-    params = ", ".join(f"{k}={v}" for k, v in sorted((cell.get("params") or {}).items()))
-    std = f" ± {cell['std']:.2f}" if cell.get("std") is not None else ""
-    return (f"{cell['activation']}{f' ({params})' if params else ''} at SGD {cell['lr']:g}: "
-            f"{cell['mean']:.2f}{std}% over {cell.get('n', '?')} seeds")
 
 
 # ---------------------------------------------------------------- 5. what each layer learned
@@ -262,16 +248,31 @@ def cams_answer(digit_class: int, sample: int) -> Answer:
              for block, (c, s) in enumerate(zip(comparisons, spatial)) if s]
     facts += [f"{_name(key)} predicts {result.predicted} ({result.probabilities[result.predicted]:.1%})"
               for key, result in zip(("relu", "arelu"), inspections)]
-    scores = shipped.claims("fig5")
-    facts += ([f"over the test set: [{c['verdict']}] {c['claim']}: {c['detail']}" for c in scores] if scores else
-              ["The CAM scores over many test images appear once the CAM-score results are shipped "
-               "(assets/results/fig5/)."])
+    scores = fig5_scores()
+    facts += scores or ["The CAM scores over many test images appear once the CAM-score results are shipped "
+                        "(assets/results/fig5/)."]
     headline = (f"On MNIST test digit #{int(gallery.indices[position])} (a {digit_class}), {relu_share:.0%} of "
                 f"ReLU's Grad-CAM and {arelu_share:.0%} of AReLU's lie on the strokes (mean over the blocks "
                 f"with a map): one digit, not a verdict.")
     return Answer(headline, None if correct is None else CAM_CHOICES[correct], facts,
                   {"comparisons": comparisons, "spatial": spatial, "pixels": digit[0].amax(0).numpy(),
                    "test_index": int(gallery.indices[position]), "scores": scores})
+
+
+def fig5_scores(pair: str = "mnist") -> list[str]:
+    """The shipped Fig. 5 measurement of this pair (arelu reproduce fig5) as lines: the verdict, then each
+    metric's AReLU − ReLU with its 95% interval."""
+    from ..reproduce.fig5 import load_fig5
+    found = next((p for p in (load_fig5() or {}).get("pairs", []) if p["key"] == pair), None)
+    if found is None:
+        return []
+    lines = [f"Over {found['images']} test images ({found['title']}, {found['layer']}), shipped: the claim "
+             f"\"AReLU's CAM is more focused\" is {found['claim']['verdict'].upper()}."]
+    for metric in found["metrics"].values():
+        low, high = metric["difference"]["ci95"]
+        lines.append(f"{metric['name']}: ReLU {metric['relu']['mean']:.3f}, AReLU {metric['arelu']['mean']:.3f}, "
+                     f"AReLU − ReLU {metric['difference']['mean']:+.3f} [{low:+.3f}, {high:+.3f}] ({metric['verdict']})")
+    return lines
 
 
 # ---------------------------------------------------------------- 7. what holds up
