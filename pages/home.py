@@ -15,10 +15,10 @@ link = titled("AReLU Lab", "")
 st.caption("An interactive companion to Chen, Li & Xu, *AReLU: Attention-based Rectified Linear Unit* "
            "(arXiv:2006.13858).")
 with st.container(border=True):
-    text, link = st.columns([4, 1], vertical_alignment="center")
+    text, start = st.columns([4, 1], vertical_alignment="center")
     text.markdown("**Teaching a class?** The Lesson walks through the paper's argument step by step: each step "
                   "asks the class a question to predict, then reveals the answer, computed now.")
-    link.page_link("pages/lesson.py", label="**Start the lesson**", icon=":material/school:")
+    start.page_link("pages/lesson.py", label="**Start the lesson**", icon=":material/school:")
 
 st.markdown(
     "**AReLU** is a ReLU with two learnable numbers per layer. Where ReLU throws negative inputs away and "

@@ -1,6 +1,7 @@
 """The lesson: its library (answers computed from the library and the shipped results), `arelu lesson`,
 and the Lesson page through app.py (every step before and after Reveal, the step in the URL, a bad step)."""
 import json
+from statistics import fmean
 from pathlib import Path
 
 import pytest
@@ -8,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from arelu_core import lesson
 from arelu_core.cli import main
-from arelu_core.lesson import shipped
+from arelu_core.lesson import shipped, steps
 from arelu_core.reproduce.paper import table1_value
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
@@ -57,17 +58,24 @@ def test_gain_and_cam_scores_appear_once_their_results_are_shipped(tmp_path, mon
     monkeypatch.setattr(shipped, "RESULTS_DIR", tmp_path)
     missing = lesson.get_step(4).answer()
     assert not missing.available and "appears once the ablation results are shipped" in missing.headline
+    assert steps.fig5_scores() == []
+    real = Path(shipped.__file__).resolve().parents[2] / "assets/results"
     (tmp_path / "ablation").mkdir()
-    source = (Path(shipped.__file__).resolve().parents[2] / "assets/results/table1/runs.jsonl").read_text().splitlines()
-    runs = [json.loads(line) for line in source if '"sgd", "lr": 0.001,' in line and '"arelu"' in line]
-    (tmp_path / "ablation" / "runs.jsonl").write_text("".join(json.dumps({**r, "experiment": "ablation"}) + "\n"
-                                                              for r in runs))
+    records = [json.loads(line) for line in (real / "ablation/runs.jsonl").read_text().splitlines()]
+    adam = [r for r in records if r["optimizer"] == "adam" and r["setting_lr"] == 1e-4 and r["status"] == "finished"]
+    (tmp_path / "ablation" / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in adam))
     found = lesson.get_step(4).answer()
-    assert found.available and any(line.startswith("arelu at SGD 0.001: ") for line in found.facts)
+    # the oracle: AReLU - frozen, paired by seed, straight from the records
+    by = {v: {r["seed"]: r["accuracy"][-1] for r in adam if r["variant"] == v} for v in ("arelu", "arelu-frozen")}
+    diff = fmean(by["arelu"][s] - by["arelu-frozen"][s] for s in by["arelu"])
+    assert found.available and "of 1 settings" in found.headline
+    assert any(line.startswith("Adam 1e-04: AReLU") and f"{diff:+.2f} [" in line for line in found.facts)
     (tmp_path / "fig5").mkdir()
-    claim = {"id": "f5_focus", "claim": "AReLU's CAM lies more on the object", "verdict": "supported", "detail": "x"}
-    (tmp_path / "fig5" / "summary.json").write_text(json.dumps({"claims": [claim]}))
-    assert shipped.claims("fig5") == [{**claim, "experiment": "fig5"}]
+    (tmp_path / "fig5" / "fig5.json").write_text((real / "fig5/fig5.json").read_text())
+    mnist = next(p for p in json.loads((real / "fig5/fig5.json").read_text())["pairs"] if p["key"] == "mnist")
+    lines = steps.fig5_scores()
+    assert lines[0].startswith(f"Over {mnist['images']} test images") and mnist["claim"]["verdict"].upper() in lines[0]
+    assert len(lines) == 1 + len(mnist["metrics"])
 
 
 def test_cli_prints_each_question_and_its_computed_answer(capsys):
@@ -127,7 +135,8 @@ def test_home_leads_with_the_lesson_and_open_in_full_carries_the_state():
     at = open_lesson("2")
     at.slider(key="lesson_depth").set_value(30).run()
     link = next(l.proto for l in at.get("page_link") if l.proto.page == "gradient_flow")
-    assert "flow_depth=30" in link.query_string and "flow_activations=relu" in link.query_string
+    # the bound menus' URL values are their labels (what Streamlit writes), so the link opens that view
+    assert "flow_depth=30" in link.query_string and "flow_activations=ReLU&flow_activations=AReLU" in link.query_string
 
 
 def test_load_test_step_times_are_median_and_nearest_rank_p95():

@@ -16,7 +16,7 @@ from arelu_core.data import dataset_info
 from arelu_core.inspection.cam_metrics import METRICS, OBJECT_THRESHOLD, cam_scores, object_share
 from arelu_core.reproduce.fig5 import SHIPPED_FIG5, load_fig5, pair_result
 
-VERDICT_STYLE = {"supported": st.success, "contradicted": st.error}
+VERDICT_STYLE = {"supported": st.success, "contradicted": st.warning}   # a finding, not an error of the page
 
 
 @st.cache_data(max_entries=256, show_spinner=False)

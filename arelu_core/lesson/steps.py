@@ -263,7 +263,8 @@ def fig5_scores(pair: str = "mnist") -> list[str]:
     """The shipped Fig. 5 measurement of this pair (arelu reproduce fig5) as lines: the verdict, then each
     metric's AReLU − ReLU with its 95% interval."""
     from ..reproduce.fig5 import load_fig5
-    found = next((p for p in (load_fig5() or {}).get("pairs", []) if p["key"] == pair), None)
+    found = next((p for p in (load_fig5(shipped.folder("fig5") / "fig5.json") or {}).get("pairs", [])
+                  if p["key"] == pair), None)
     if found is None:
         return []
     lines = [f"Over {found['images']} test images ({found['title']}, {found['layer']}), shipped: the claim "
