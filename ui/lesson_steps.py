@@ -191,7 +191,8 @@ def gain(number: int, step: lesson.Step, below) -> None:
         if cells:
             table = pd.DataFrame([{"variant": names.get(c["variant"], c["variant"]), "setting": c["setting"],
                                    "accuracy": c["mean"]} for c in cells])
-            table = table.pivot(index="variant", columns="setting", values="accuracy")
+            table = table.pivot(index="variant", columns="setting", values="accuracy")[
+                list(dict.fromkeys(c["setting"] for c in cells))]          # the paper's column order
             below.caption("Test accuracy after one epoch (%), mean of the seeds: our shipped ablation.")
             below.dataframe(table.reindex([n for n in names.values() if n in table.index]), key="lesson_gain_table",
                             column_config={s: st.column_config.NumberColumn(format="%.2f") for s in table.columns})
