@@ -141,3 +141,14 @@ def test_merge_is_rerunnable_and_keeps_each_run_once(tmp_path):
                             capture_output=True, text=True, cwd=ROOT,
                             env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert script.returncode == 2 and script.stderr.startswith("error: ") and target.read_bytes() == kept
+
+
+def test_the_maml_claim_waits_for_a_complete_grid():
+    """A setting that lacks an activation the grid has elsewhere decides nothing: the missing one might win."""
+    from arelu_core.reproduce.claims import NO_DATA, SUPPORTED, arelu_best_meta
+    cell = lambda act, shots, value: {"activation": act, "ways": 5, "shots": shots, "mean": value}  # noqa: E731
+    full = [cell("arelu", 1, 90.0), cell("selu", 1, 80.0), cell("arelu", 5, 95.0), cell("selu", 5, 94.0)]
+    assert arelu_best_meta("mean")(full)["verdict"] == SUPPORTED
+    partial = [c for c in full if not (c["activation"] == "selu" and c["shots"] == 5)] + [cell("relu", 5, 70.0)]
+    verdict = arelu_best_meta("mean")(partial)
+    assert verdict["verdict"] == NO_DATA and "(5, 5) lacks SELU" in verdict["detail"], verdict

@@ -241,11 +241,16 @@ def arelu_best_meta(metric: str):
     def claim(cells):
         cid, text = f"t3_best_{metric}", f"AReLU is the best activation in both MAML settings, on {label}"
         settings = sorted({(c["ways"], c["shots"]) for c in cells})
-        outcome, lost, figures = [], [], {}
+        outcome, lost, figures, partial = [], [], {}, []
+        name = lambda c: c["activation"] + (f" ({c['variant']})" if c.get("variant") else "")  # noqa: E731
+        rivals = {name(c) for c in cells if c.get(metric) is not None}   # the grid's: a setting must have them all
         for ways, shots in settings:
-            here = {c["activation"] + (f" ({c['variant']})" if c.get("variant") else ""): c[metric] for c in cells
+            here = {name(c): c[metric] for c in cells
                     if (c["ways"], c["shots"]) == (ways, shots) and c.get(metric) is not None}
             if ARELU not in here or len(here) < 2:
+                continue
+            if rivals - set(here):     # a partial grid: the missing one might be the best
+                partial.append(f"({ways}, {shots}) lacks " + ", ".join(sorted(display_name(a) for a in rivals - set(here))))
                 continue
             rival = max((a for a in here if a != ARELU), key=here.get)
             figures[f"{ways}-way {shots}-shot"] = {"arelu": here[ARELU], "best_other": rival,
@@ -254,7 +259,8 @@ def arelu_best_meta(metric: str):
             if here[ARELU] < here[rival]:
                 lost.append(f"({ways}, {shots}): {display_name(rival)} {here[rival]:.2f} > AReLU {here[ARELU]:.2f}")
         if len(outcome) < 2:
-            return _result(cid, text, NO_DATA, figures, "needs AReLU and another activation in both (5, 1) and (5, 5)")
+            return _result(cid, text, NO_DATA, figures, "; ".join(partial) if partial else
+                           "needs AReLU and another activation in both (5, 1) and (5, 5)")
         detail = (f"best in {sum(outcome)} of {len(outcome)} settings"
                   + (f"; {'; '.join(lost)}" if lost else ""))
         return _result(cid, text, SUPPORTED if all(outcome) else NOT_SUPPORTED, figures, detail)
