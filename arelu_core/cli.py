@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .errors import AReLULabError
@@ -314,9 +315,21 @@ COMMANDS = {"lesson": cmd_lesson, "race": cmd_race, "train": cmd_train, "evaluat
             "networks": cmd_networks}
 
 
+def _native_output_to_stderr() -> None:
+    """Ray's native code and the processes it starts write log lines to file descriptor 1, even after
+    our result (seen: a raylet line after the --json summary when a node died). Point fd 1 at stderr
+    and keep Python's own stdout on a copy of the real one, so stdout carries only what we print."""
+    sys.stdout.flush()
+    real_stdout = os.dup(1)
+    os.dup2(2, 1)
+    sys.stdout = os.fdopen(real_stdout, "w", buffering=1)
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    if getattr(args, "ray", None) and argv is None:     # a real process (not a test calling main())
+        _native_output_to_stderr()
     try:
         result = handler(args)
     except AReLULabError as exc:

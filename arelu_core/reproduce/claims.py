@@ -233,8 +233,12 @@ def elsa_gain_small_lr(cells):
 
 # ---------------------------------------------------------------- Table 3 (MAML)
 
-def arelu_best_meta(metric: str):
-    """AReLU's cell is the best (no other activation higher) in every (ways, shots) setting, on `metric`."""
+def arelu_best_meta(metric: str, require_complete: bool = True):
+    """AReLU's cell is the best (no other activation higher) in every (ways, shots) setting, on `metric`.
+
+    With require_complete, a setting lacking an activation the grid has elsewhere decides nothing
+    (an unfinished grid); the published table is read without it, since its one blank (GELU at
+    5-shot) is a gap in the paper, not a run still to come."""
     label = {"mean": "the official metric (best meta-training query accuracy)",
              "test_mean": "held-out tasks (MNIST test digits)"}[metric]
 
@@ -249,7 +253,7 @@ def arelu_best_meta(metric: str):
                     if (c["ways"], c["shots"]) == (ways, shots) and c.get(metric) is not None}
             if ARELU not in here or len(here) < 2:
                 continue
-            if rivals - set(here):     # a partial grid: the missing one might be the best
+            if require_complete and rivals - set(here):     # a partial grid: the missing one might be the best
                 partial.append(f"({ways}, {shots}) lacks " + ", ".join(sorted(display_name(a) for a in rivals - set(here))))
                 continue
             rival = max((a for a in here if a != ARELU), key=here.get)
@@ -342,7 +346,7 @@ def evaluate_claims(experiment: str, cells: list[dict]) -> list[dict]:
             if claim["id"] in PAPER_CHECKED:
                 claim["paper_verdict"] = fn(published)["verdict"]
     if experiment == "table3":       # the sentence read on the published table (its only metric: "mean")
-        claims[0]["paper_verdict"] = CLAIMS["table3"][0](table3_paper_cells())["verdict"]
+        claims[0]["paper_verdict"] = arelu_best_meta("mean", require_complete=False)(table3_paper_cells())["verdict"]
     if experiment == "table2":      # the sentence read on the published MNIST -> SVHN table
         published = table2_paper_cells()
         for claim, fn in zip(claims, CLAIMS["table2"]):
