@@ -13,6 +13,7 @@ from ui.common import (activation_colour, checkpoint_label, learnable_first_inde
 from arelu_core.reproduce import get_experiment
 from ui.links import BIND, titled
 from ui.navigation import through_app
+from ui.echarts import draw as draw_chart
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
@@ -79,7 +80,7 @@ with user_errors("Could not draw the curves"):
         label = f"{curve.label} (= AReLU)" if same else None
         charts.add_curve(fig, x, curve, activation_colour(curve.name), width=3.0 if index == 0 else 2.2,
                          dash="dash" if is_elsa else None, label=label)
-    st.plotly_chart(fig, key="explore_curves")
+    draw_chart(fig, key="explore_curves")
     st.caption("F(x) = C(α)·x for x < 0 and (1 + σ(β))·x for x ≥ 0. The sliders set the raw parameters; the clamp C "
                "and the sigmoid σ turn them into the slopes the network really uses.")
     for curve in drawn[1:]:
@@ -124,7 +125,7 @@ else:
         else:
             layers = explore.learned_layer_curves(model, x)
             initial = explore.initial_curve(model.activation_name, metadata.get("activation_params") or {}, x)
-            st.plotly_chart(charts.layer_curves_figure(x, layers, initial), key="explore_learned")
+            draw_chart(charts.layer_curves_figure(x, layers, initial), key="explore_learned")
             st.dataframe(explore.layer_parameters_table(layers), hide_index=True, width="content")
         accuracy = metadata.get("test_accuracy")
         if isinstance(accuracy, (int, float)):

@@ -8,6 +8,7 @@ from ui.common import user_errors
 from ui.flow_figures import per_layer_figure, statistics_figure
 from ui.links import BIND, titled
 from ui.navigation import through_app
+from ui.echarts import draw as draw_chart
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
@@ -78,7 +79,7 @@ else:
             "weight_grad_norm", GRADIENTS.get)
         explain_growth(table, flow.FlowConfig(depth=depth, width=width, batch_size=batch_size, inputs=inputs,
                                               init=init, seed=seed))
-        st.plotly_chart(per_layer_figure(table, gradient_kind, "Gradient norm per layer (log scale)", log_y=True),
+        draw_chart(per_layer_figure(table, gradient_kind, "Gradient norm per layer (log scale)", log_y=True),
                         key="flow_gradients")
         first, last = table[table["layer"] == 1], table[table["layer"] == depth]
         summary = pd.DataFrame({"activation": first["label"].to_numpy(),
@@ -93,7 +94,7 @@ else:
         if table[["weight_grad_norm", "output_grad_norm", "mean", "std"]].isna().any().any():
             st.warning("Some values overflowed even in float64 (shown as gaps): that activation explodes at this depth.")
         st.subheader("Activation statistics per layer")
-        st.plotly_chart(statistics_figure(table), key="flow_statistics")
+        draw_chart(statistics_figure(table), key="flow_statistics")
         if "maxout" in chosen:
             st.caption("Maxout takes the max of 2 linear pieces, so its Linear layers are twice as wide.")
 if not chosen:

@@ -15,6 +15,7 @@ from ui.common import (checkpoint_family, checkpoint_label, list_checkpoints,
                        load_checkpoint_cached, user_errors)
 from ui.links import BIND, titled
 from ui.navigation import through_app
+from ui.echarts import draw as draw_chart
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
@@ -181,7 +182,7 @@ if digit is None:
 
 pixels = digit[0].amax(0).numpy()
 with digit_column:
-    st.plotly_chart(figures.digit_figure(pixels), key="inspect_digit_image", config={"displayModeBar": False})
+    draw_chart(figures.digit_figure(pixels), key="inspect_digit_image", config={"displayModeBar": False})
     st.caption(f"What the networks see ({pixels.shape[1]}×{pixels.shape[0]}). {digit_note}")
 
 # -- predictions ----------------------------------------------------------------------------------
@@ -207,9 +208,9 @@ metric_columns = st.columns([1, 1, 3])
 for column, name, result in zip(metric_columns, names, results):
     column.metric(name, info.class_names[result.predicted], f"{result.probabilities[result.predicted]:.1%} sure",
                   delta_color="off", delta_arrow="off")
-metric_columns[2].plotly_chart(figures.probabilities_figure(names, results, info.class_names,
+draw_chart(figures.probabilities_figure(names, results, info.class_names,
                                                            [model.activation_name for model in models]),
-                               key="inspect_probabilities")
+                               key="inspect_probabilities", container=metric_columns[2])
 
 # -- feature maps (paper Fig. 1, right) -------------------------------------------------------------
 st.subheader("Feature maps before and after the activation")
@@ -227,8 +228,8 @@ for block, tab in enumerate(st.tabs([f"Block {i + 1} · {s}×{s}" for i, s in en
         for side, (column, name, model, result) in enumerate(zip(st.columns(2), names, models, results)):
             maps = result.features[block]
             column.markdown(f"**{name}** · {maps['pre'].shape[0]} channels · {figures.activation_caption(model, block)}")
-            column.plotly_chart(figures.feature_figure(maps, per_row=5 if maps["pre"].shape[0] <= 20 else 10),
-                                key=f"inspect_maps_{block}_{side}")
+            draw_chart(figures.feature_figure(maps, per_row=5 if maps["pre"].shape[0] <= 20 else 10),
+                                key=f"inspect_maps_{block}_{side}", container=column)
 
 
 # -- class activation maps (paper Fig. 5) -----------------------------------------------------------
@@ -267,7 +268,7 @@ if comparisons:
     st.caption(f"{inspection.CAM_METHODS[method]} of {explained}. Each map is scaled to [0, 1] on its own; "
                "the bottom row is A's map minus B's: red where A looks more, blue where B does.")
     left, right = st.columns([2, 1])
-    left.plotly_chart(figures.cam_figure(comparisons, names, pixels, [size > 1 for size in sizes]), key="inspect_cams")
+    draw_chart(figures.cam_figure(comparisons, names, pixels, [size > 1 for size in sizes]), key="inspect_cams", container=left)
     paths, scores = [entry_a.path, entry_b.path], None
     with right, user_errors("Could not score the maps"):
         st.markdown("**How focused? Block 1's maps, scored**")

@@ -15,6 +15,7 @@ from arelu_core.trainer import device_label, resolve_device
 from ui import live_figures, race_cards, race_state as state
 from ui.common import get_job_manager, session_owner_id, user_errors
 from ui.navigation import through_app
+from ui.echarts import draw as draw_chart
 
 through_app()   # a deep link on a fresh server: run through app.py (ui/navigation.py)
 
@@ -83,7 +84,7 @@ def live_charts() -> None:
     with user_errors("Could not draw the live charts"):
         jobs, _ = state.shown_jobs(manager, owner)
         progresses = [runs.progress_tables(job.snapshot()) for job in jobs]
-        st.plotly_chart(live_figures.loss_and_accuracy_figure(jobs, progresses), key="train_loss_accuracy")
+        draw_chart(live_figures.loss_and_accuracy_figure(jobs, progresses), key="train_loss_accuracy")
         test_size = data.dataset_info(jobs[0].config.dataset).test_size if jobs else 10_000
         st.caption("Accuracy lines: a fixed set of 1 000 test images, checked during the epoch. "
                    f"Diamonds: all {test_size:,} test images at the end of each epoch.".replace(",", " "))
@@ -95,7 +96,7 @@ def live_parameters() -> None:
         figure = live_figures.parameters_figure(jobs, [runs.progress_tables(job.snapshot()) for job in jobs])
         if figure is not None:
             st.markdown("**Learnable parameters of each layer** (paper Fig. 2b)")
-            st.plotly_chart(figure, key="train_parameters")
+            draw_chart(figure, key="train_parameters")
 
 
 refresh_seconds = st.session_state.get("train_refresh", state.REFRESH_DEFAULT)

@@ -30,16 +30,16 @@ import asyncio
 import json
 import os
 import re
-import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from load_report import print_summary, summarize  # noqa: E402
+from load_server import RssSampler, free_port, start_server, stop_process, wait_healthy  # noqa: E402
 
 REPO = Path(__file__).absolute().parents[1]
 CHROMIUM = os.environ.get("ARELU_CHROMIUM", "/usr/bin/chromium")
@@ -70,76 +70,6 @@ class SessionReport:
     @property
     def leaked(self) -> list[str]:
         return sorted(set(self.labels_seen) - {self.activation})
-
-
-# --------------------------------------------------------------------------- the server
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def start_server(port: int, env: dict, log_path: Path) -> subprocess.Popen:
-    # No file watcher: a classroom server never reloads code, and on a development tree (with .venv inside)
-    # the watcher's inotify queue overflows whenever files change, which only adds noise to the figures.
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-               "--server.address", "127.0.0.1", "--server.headless", "true", "--server.fileWatcherType", "none",
-               "--server.runOnSave", "false"]
-    log = open(log_path, "w")
-    return subprocess.Popen(command, cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-
-
-def wait_healthy(url: str, proc: subprocess.Popen, timeout: float) -> float:
-    started = time.perf_counter()
-    while time.perf_counter() - started < timeout:
-        if proc.poll() is not None:
-            raise RuntimeError(f"streamlit exited with code {proc.returncode}")
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=2).read() == b"ok":
-                return time.perf_counter() - started
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"streamlit did not answer in {timeout:.0f} s")
-
-
-class RssSampler(threading.Thread):
-    """Resident memory of the server and its children, every `every` seconds."""
-
-    def __init__(self, pid: int, every: float = 0.25):
-        super().__init__(daemon=True)
-        import psutil
-        self.process, self.every = psutil.Process(pid), every
-        self.samples: list[float] = []
-        self.stop = threading.Event()
-
-    def rss_mb(self) -> float:
-        import psutil
-        total = 0
-        try:
-            for p in [self.process, *self.process.children(recursive=True)]:
-                try:
-                    total += p.memory_info().rss
-                except psutil.Error:
-                    pass
-        except psutil.Error:
-            return 0.0
-        return total / 2**20
-
-    def run(self):
-        while not self.stop.is_set():
-            self.samples.append(self.rss_mb())
-            self.stop.wait(self.every)
-
-
-def stop_process(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
 
 
 # --------------------------------------------------------------------------- one session
@@ -418,88 +348,16 @@ def main(argv: list[str] | None = None) -> int:
         hard_stop.cancel()
     wall = time.perf_counter() - started
 
-    loads = [(f"session {r.index}: {name}", seconds) for r in reports for name, seconds in r.page_loads.items()]
-    slowest = max(loads, key=lambda item: item[1]) if loads else ("-", 0.0)
-    log_text = (work / "streamlit.log").read_text(errors="replace")
-    app_tracebacks, internal_tracebacks = classify_tracebacks(log_text)
-    server_tracebacks = len(app_tracebacks)
-    summary = {
-        "sessions": args.sessions, "max_jobs": args.max_jobs, "wall_seconds": round(wall, 1),
-        "server_startup_seconds": round(startup, 1),
-        "timed_out": timed_out,
-        "sessions_finished": sum(1 for r in reports if r.final_status and r.final_status.startswith("finished")),
-        "sessions_seen_queued": sum(1 for r in reports if "queued" in r.statuses_seen),
-        "max_queue_position": max((p for r in reports for p in r.queue_positions), default=0),
-        "cross_session_leaks": {r.index: r.leaked for r in reports if r.leaked},
-        "session_errors": {r.index: r.errors for r in reports if r.errors},
-        "server_tracebacks": server_tracebacks,            # through our code (pages/, arelu_core/, app.py)
-        "server_internal_tracebacks": len(internal_tracebacks),  # only streamlit/uvicorn frames
-        "server_traceback_heads": [t[:300] for t in app_tracebacks[:3]] + [t[-300:] for t in internal_tracebacks[:2]],
-        "server_rss_baseline_mb": round(baseline_rss, 0) if sampler else None,
-        "server_rss_peak_mb": round(max(sampler.samples, default=0.0), 0) if sampler else None,
-        "slowest_page_load": {"where": slowest[0], "seconds": slowest[1]},
-        "median_page_load_seconds": round(statistics.median([s for _, s in loads]), 2) if loads else None,
-        "racers": racers,
-        "lesson_step_times": lesson_step_times(reports) if args.lesson else None,
-        "lesson_first_load_seconds": first_lesson[0],
-        "sessions_detail": [asdict(r) for r in reports],
-        "server_log": str(work / "streamlit.log"),
-    }
+    summary = summarize(args, reports, racers, wall=wall, startup=startup, timed_out=timed_out, sampler=sampler,
+                        baseline_rss=baseline_rss if sampler else None, first_lesson=first_lesson[0], work=work)
     print_summary(summary)
     if args.json:
         print(json.dumps(summary))
     if timed_out:
         return 2
     ok = (summary["sessions_finished"] == racers and not summary["cross_session_leaks"]
-          and not summary["session_errors"] and not server_tracebacks)
+          and not summary["session_errors"] and not summary["server_tracebacks"])
     return 0 if ok else 1
-
-
-def lesson_step_times(reports: list[SessionReport]) -> dict:
-    from load_test_lesson import step_times
-    return step_times(reports)
-
-
-def classify_tracebacks(log_text: str) -> tuple[list[str], list[str]]:
-    """Tracebacks in the server log: those passing through our code, and Streamlit/uvicorn-internal ones
-    (e.g. a websocket torn down mid-handshake when a tab closes abruptly), which are reported apart."""
-    blocks = log_text.split("Traceback (most recent call last)")[1:]
-    ours, internal = [], []
-    for block in blocks:
-        frames = re.findall(r'File "([^"]+)"', block)
-        mine = any(("/site-packages/" not in f) and ("/pages/" in f or "/arelu_core/" in f or f.endswith("app.py"))
-                   for f in frames)
-        (ours if mine else internal).append(block.strip())
-    return ours, internal
-
-
-def print_summary(s: dict) -> None:
-    print(f"AReLU Lab load test: {s['sessions']} sessions, ARELU_MAX_JOBS={s['max_jobs']}, "
-          f"{s['wall_seconds']} s{' (TIMED OUT)' if s['timed_out'] else ''}")
-    print(f"  server start-up                {s['server_startup_seconds']} s")
-    print(f"  sessions whose job finished    {s['sessions_finished']} / {s['racers']}")
-    print(f"  sessions that saw 'queued'     {s['sessions_seen_queued']} (deepest position {s['max_queue_position']})")
-    print(f"  cross-session leaks            {len(s['cross_session_leaks'])} {s['cross_session_leaks'] or ''}")
-    print(f"  sessions with errors           {len(s['session_errors'])}")
-    dialogs = sum(len(r["dialogs"]) for r in s["sessions_detail"])
-    if dialogs:
-        print(f"  dialogs dismissed              {dialogs} ('Page not found' over the right page: streamlit#9992)")
-    for index, errors in s["session_errors"].items():
-        for error in errors[:5]:
-            print(f"    session {index}: {error}")
-    print(f"  tracebacks in the server log   {s['server_tracebacks']} through our code, "
-          f"{s['server_internal_tracebacks']} inside streamlit/uvicorn only")
-    print(f"  server RSS                     {s['server_rss_baseline_mb']} MB idle -> {s['server_rss_peak_mb']} MB peak")
-    print(f"  slowest page load              {s['slowest_page_load']['seconds']} s ({s['slowest_page_load']['where']})")
-    print(f"  median page load               {s['median_page_load_seconds']} s")
-    if s["lesson_step_times"]:
-        from load_test_lesson import print_step_times     # lesson mode's module (it imports this one)
-        print(f"  first Lesson load (cold server) {s['lesson_first_load_seconds']} s")
-        print_step_times(s["lesson_step_times"])
-    for r in s["sessions_detail"]:
-        loads = ", ".join(f"{k} {v}" for k, v in r["page_loads"].items())
-        print(f"  session {r['index']:>2} {r['activation']:<8} {r['final_status'] or '-':<10} "
-              f"statuses {'/'.join(r['statuses_seen'])} positions {r['queue_positions']} {r['seconds']} s | {loads}")
 
 
 if __name__ == "__main__":

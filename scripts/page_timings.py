@@ -29,7 +29,7 @@ REPO = Path(__file__).absolute().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 from streamlit_server import launch_chromium, running_server, wait_until_idle  # noqa: E402
 
-PAGES = ["/", "/explore", "/gradient_flow", "/train_live", "/inspect_digit", "/reproduce"]
+PAGES = ["/", "/lesson", "/explore", "/gradient_flow", "/train_live", "/inspect_digit", "/reproduce"]
 BUSY = '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]'
 TITLE = '[data-testid="stMain"] h1'
 # One round trip to the page per poll: is there a title, is the script still running?

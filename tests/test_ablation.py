@@ -13,6 +13,7 @@ from arelu_core.cli import main
 from arelu_core.reproduce import NO_DATA, NOT_SUPPORTED, SUPPORTED, get_experiment
 from arelu_core.reproduce.ablation import paired_interval, t975
 from arelu_core.reproduce.experiments import RELU_LIKE_BETA
+from charts_shown import charts
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = 256          # 2 steps at batch 128: the bookkeeping, not the science
@@ -120,7 +121,7 @@ def test_small_ablation_through_the_cli_and_the_page(tmp_path, capsys, monkeypat
     assert list(accuracy["variant"]) == ["AReLU", "AReLU frozen", "AReLU started as ReLU", "ReLU", "ReLU, lr x2"]
     claims_table = next(t for t in tables if "learning α/β beats the frozen curve" in t)
     assert list(claims_table["setting"]) == [f"Adam 1e-02, {TINY} digits"]
-    assert len(at.get("plotly_chart")) == 1
+    assert len(charts(at)) == 1
 
 
 def test_explore_links_to_the_ablation_view(data_dir, monkeypatch):

@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 
 from arelu_core.runs import save_run_checkpoint
 from arelu_core.trainer import TrainConfig, train
+from charts_shown import charts
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 RUN_TIMEOUT = 180   # seconds per script run: the shared test machine can be slow
@@ -56,7 +57,7 @@ def test_home_explains_and_reports_device_and_data():
 
 def test_explore_sliders_drive_slopes_and_extremes_do_not_break(isolated_runs):
     at = open_page("pages/explore.py")
-    assert at.get("plotly_chart")  # the curves (and the learned ones when models/ ships checkpoints)
+    assert charts(at)  # the curves (and the learned ones when models/ ships checkpoints)
     assert "C(α) = 0.900" in texts(at) and "1 + σ(β) = 1.881" in texts(at)
     at.slider(key="explore_alpha").set_value(1.5).run()
     at.slider(key="explore_beta").set_value(-10.0).run()
@@ -80,14 +81,14 @@ def test_explore_draws_the_learned_curves_of_a_saved_checkpoint(isolated_runs):
     at = open_page("pages/explore.py")
     at.selectbox(key="explore_checkpoint").select_index(
         next(i for i, entry in enumerate(at.selectbox(key="explore_checkpoint").options) if path.stem in entry)).run()
-    assert len(at.get("plotly_chart")) == 2 and not at.error
+    assert len(charts(at)) == 2 and not at.error
     table = at.dataframe[0].value
     assert list(table["layer"]) == [1, 2, 3] and {"alpha", "beta", "C(α)", "1 + σ(β)"} <= set(table.columns)
 
 
 def test_gradient_flow_depth_and_activations(isolated_runs):
     at = open_page("pages/gradient_flow.py")
-    assert len(at.get("plotly_chart")) == 2
+    assert len(charts(at)) == 2
     at.multiselect(key="flow_activations").set_value(["relu", "arelu", "maxout"])
     at.slider(key="flow_depth").set_value(50).run()
     assert not at.exception and not at.error
@@ -95,7 +96,7 @@ def test_gradient_flow_depth_and_activations(isolated_runs):
     assert list(summary["activation"]) == ["ReLU", "AReLU", "Maxout"] and "layer 50" in summary.columns
     at.radio(key="flow_gradient").set_value("output_grad_norm")
     at.selectbox(key="flow_init").set_value("kaiming").run()
-    assert not at.exception and len(at.get("plotly_chart")) == 2
+    assert not at.exception and len(charts(at)) == 2
     at.multiselect(key="flow_activations").set_value([]).run()
     assert "Pick at least one activation" in texts(at)
 
@@ -118,10 +119,10 @@ def test_train_live_short_race_then_save(isolated_runs):
     button(at, "Start race").click().run()
     assert not at.exception and not at.error
     assert len(at.session_state["train_job_ids"]) == 2
-    assert len(at.get("plotly_chart")) >= 1  # the live charts are drawn while it runs
+    assert len(charts(at)) >= 1  # the live charts are drawn while it runs
     run_until_results(at)
     assert "finished" in texts(at) and "samples/s" in texts(at)
-    assert len(at.get("plotly_chart")) >= 3  # loss/accuracy, α/β per layer, AReLU's learned curves
+    assert len(charts(at)) >= 3  # loss/accuracy, α/β per layer, AReLU's learned curves
     assert len(at.get("download_button")) == 4  # a checkpoint and a CSV per activation
     at.button(key=f"save_{at.session_state['train_job_ids'][1]}").click().run()
     assert not at.exception and not at.error

@@ -1,7 +1,7 @@
 """A shared link reopens the view, in a real browser: `streamlit run app.py` on 127.0.0.1 and Debian's headless
 Chromium. Set a state with the page's own controls, copy "Link to this view", open it in a new browser context
 (a new session, no cookies), and find the same widget values and the same figures (the plotted data itself,
-read from Plotly in the page). Screenshots of both go to $ARELU_SCREENSHOT_DIR, else the test's folder."""
+as the page's charts describe it). Screenshots of both go to $ARELU_SCREENSHOT_DIR, else the test's folder."""
 import json
 import os
 import sys
@@ -14,11 +14,15 @@ from streamlit_server import launch_chromium, running_server, wait_until_idle  #
 
 pytestmark = pytest.mark.browser
 
-# Every Plotly chart of the page: its traces' names and plotted values (rounded: the same numbers drawn).
-FIGURES = """() => Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot => (plot.data || []).map(t => ({
+# Every chart of the page. ECharts (ui/echarts.py): the description it writes for screen readers, which names
+# each series and lists its first data points as drawn. Plotly: its traces' names and plotted values (rounded).
+FIGURES = """() => Array.from(document.querySelectorAll('[data-testid=stEChartsChart]')).map(chart =>
+    chart.getAttribute('aria-label') || '').concat(
+    Array.from(document.querySelectorAll('.js-plotly-plot')).map(plot => (plot.data || []).map(t => ({
     name: t.name || '', type: t.type || '',
     x: Array.from(t.x || []).map(v => typeof v === 'number' ? +v.toFixed(6) : v),
-    y: Array.from(t.y || []).map(v => typeof v === 'number' ? +v.toFixed(6) : v)})))"""
+    y: Array.from(t.y || []).map(v => typeof v === 'number' ? +v.toFixed(6) : v)}))))"""
+DRAWN = "() => document.querySelectorAll('.js-plotly-plot, [data-testid=stEChartsChart][aria-label]').length > 0"
 SLIDERS = """() => Array.from(document.querySelectorAll('[role=slider]')).map(s => [s.getAttribute('aria-label') ||
     s.closest('[data-testid=stSlider]')?.innerText.split('\\n')[0], s.getAttribute('aria-valuenow')])"""
 
@@ -48,7 +52,7 @@ def shots(tmp_path) -> Path:
 def view(page) -> dict:
     """What the visitor sees: the widgets' values and the figures' data."""
     wait_until_idle(page, timeout_s=120)
-    page.wait_for_function("() => document.querySelectorAll('.js-plotly-plot').length > 0", timeout=60_000)
+    page.wait_for_function(DRAWN, timeout=60_000)
     return {"sliders": page.evaluate(SLIDERS), "figures": page.evaluate(FIGURES),
             "selections": page.locator('[data-testid="stMultiSelect"], [data-testid="stSelectbox"]').all_inner_texts(),
             "notes": [t for t in page.locator('[data-testid="stAlertContentWarning"]').all_inner_texts()

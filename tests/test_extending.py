@@ -3,6 +3,8 @@ built-in ones are: list_activations(), its rules in create_activation and TrainC
 and Train live menus, and `arelu train` (through $ARELU_PLUGINS, in a fresh process)."""
 import importlib
 import json
+
+from charts_shown import series_names
 import os
 import subprocess
 import sys
@@ -61,8 +63,7 @@ def test_in_the_explore_and_train_live_menus(extra, data_dir, monkeypatch, tmp_p
     assert {"Softsign", "Swish-β"} <= set(overlays.options)           # the menu shows display names
     overlays.set_value(["relu", "softsign", "swishbeta"]).run()
     assert not at.exception and not at.error
-    assert {"Softsign", "Swish-β"} <= {trace["name"] for chart in at.get("plotly_chart")
-                                       for trace in json.loads(chart.proto.spec)["data"] if "name" in trace}
+    assert {"Softsign", "Swish-β"} <= series_names(at)
     at.switch_page("pages/train_live.py").run()
     assert not at.exception
     assert {"Softsign", "Swish-β", "Swish-β+ELSA"} <= set(at.multiselect(key="train_activations").options)

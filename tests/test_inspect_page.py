@@ -9,6 +9,7 @@ from PIL import Image, ImageDraw
 from streamlit.testing.v1 import AppTest
 
 from arelu_core import inspection
+from charts_shown import charts
 
 APP = Path(__file__).resolve().parents[1] / "app.py"
 PAGE = "pages/inspect_digit.py"
@@ -44,7 +45,7 @@ def test_default_view_compares_shipped_relu_and_arelu_on_a_gallery_digit(page):
     assert predictions(page) == {"A: ReLU": "7", "B: AReLU": "7"}          # gallery default: the first 7
     assert "MNIST test digit #0, label 7" in shown(page)
     # digit, probabilities, 2 models x 3 blocks of feature maps, the CAM grid
-    assert len(page.get("plotly_chart")) == 1 + 1 + 6 + 1
+    assert len(charts(page)) == 1 + 1 + 6 + 1
     assert len(page.tabs) == 3
 
 
@@ -133,7 +134,7 @@ def test_deep_checkpoints_show_grad_cam_per_stage_and_b_follows_a(page):
     assert b.value.title.startswith("ResNet-18 AReLU") and all(o.startswith("ResNet-18") for o in b.options)
     assert "Explained class" in shown(page) and "ResNet-18 networks trained on Fashion-MNIST" in shown(page)
     assert [t.label for t in page.tabs][-2:] == ["First layer (paper Fig. 5)", "Every stage"]
-    assert len(page.get("plotly_chart")) == 2          # the first layer, and every stage
+    assert len(charts(page)) == 2          # the first layer, and every stage
     page.slider(key="deep_cam_sample").set_value(3).run()
     assert not page.exception and not page.error
 

@@ -1,5 +1,6 @@
 """The Reproduce page shows the shipped Table 3 (MAML) and Fig. 3 runs: figures, claims, no error."""
 from pathlib import Path
+from charts_shown import charts
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,7 +25,7 @@ def test_page_shows_table3_and_fig3(tmp_path, monkeypatch):
     for lr in ("0.005", "0.01"):
         assert any("AReLU is the best activation in both MAML settings" in c and f"inner lr {lr}:" in c for c in claims)
     assert any("runs from the command line" in c for c in claims)                # no live form for MAML
-    assert len(at.get("plotly_chart")) == 1
+    assert len(charts(at)) == 1
     compared = at.dataframe[0].value
     assert {"paper", "official, inner lr 0.005", "held-out, inner lr 0.005", "official, inner lr 0.01",
             "held-out, inner lr 0.01"} <= set(compared.columns)

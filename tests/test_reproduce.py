@@ -14,6 +14,7 @@ from arelu_core.reproduce import (NO_DATA, NOT_SUPPORTED, SUPPORTED, ResultsFile
                                   run_key, summarise, train_group)
 from arelu_core.reproduce import batched
 from arelu_core.trainer import TrainConfig, train
+from charts_shown import charts
 
 ROOT = Path(__file__).resolve().parents[1]
 SUBSET = 2048          # 16 steps at batch 128: enough to separate seeds, seconds on the CPU
@@ -249,7 +250,7 @@ def test_page_runs_a_small_table1_live(tmp_path, monkeypatch, data_dir):
     assert run.result and run.result["finished"] == 2, run.message
     at.run()                                             # the finished run, and the same file in the load tab
     assert not at.exception and not at.error
-    assert len(at.get("plotly_chart")) == 2
+    assert len(charts(at)) == 2
     assert any("AReLU beats every other activation with SGD, lr 0.001" in s.value for s in at.success)
 
 
@@ -284,9 +285,9 @@ def test_page_shows_the_shipped_runs_offline(tmp_path, monkeypatch):
     files = next(s for s in at.selectbox if s.label == "Results file")
     assert [option.split(":")[0] for option in files.options] == ["shipped", "shipped"]
     assert "H100" in files.options[0] and "x 6 activations" in files.options[1] and "CPU" in files.options[1]
-    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 1
+    assert not at.exception and not at.error and len(charts(at)) == 1
     files.set_value(files.options[1]).run()
-    assert not at.exception and not at.error and len(at.get("plotly_chart")) == 1
+    assert not at.exception and not at.error and len(charts(at)) == 1
     # Table 4 has no legible published numbers: no such column
     assert "paper" not in table and "ours − ref" in table and not table.isin(["None"]).any().any()
 

@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from arelu_core.jobs import JobManager
+from charts_shown import charts
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "train_live.py")
 RUN_TIMEOUT = 180
@@ -77,7 +78,7 @@ def test_the_paper_race_in_one_click_and_its_link_in_another_session(monkeypatch
         assert "started in another browser session" in texts(reload)
         assert not any(b.label == "Stop" for b in reload.button)   # only its own session may stop it
         assert [b.disabled for b in reload.button if b.label == "The paper's race: ReLU vs AReLU"] == [True]
-        assert len(reload.get("plotly_chart")) >= 1
+        assert len(charts(reload)) >= 1
     finally:
         button(at, "Stop").click().run()
         assert manager.wait(race.jobs, 240)

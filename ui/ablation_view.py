@@ -15,6 +15,7 @@ from arelu_core.explore import amplification, clamped_alpha
 from arelu_core.reproduce.ablation import LR_MULTIPLES
 from arelu_core.reproduce.claims import NO_DATA, SUPPORTED
 from ui.common import PALETTE
+from ui.echarts import draw as draw_chart
 
 VERDICT_MARK = {SUPPORTED: "✓", NO_DATA: "·"}
 
@@ -131,7 +132,7 @@ def show(summary: dict, records: list[dict], key: str) -> None:
     st.dataframe(claims_table(summary), hide_index=True, key=f"{key}-abl-claims")
     fig = intervals_figure(summary)
     if fig is not None:
-        st.plotly_chart(fig, key=f"{key}-abl-intervals")
+        draw_chart(fig, key=f"{key}-abl-intervals")
     learned = learned_table(summary)
     if not learned.empty:
         with st.expander("Where α and β went: each layer's values after the epoch (mean over seeds)"):

@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from arelu_core.deep_cam import compare_deep
 from ui import cam_scores_view
+from ui.echarts import draw as draw_chart
 
 # Inferno with its first stop as rgb(): Streamlit rewrites the strings "#000001".."#00000N" in figures.
 CAM_SCALE = [[i / (len(plotly.colors.sequential.Inferno) - 1), "rgb(0, 0, 4)" if i == 0 else color]
@@ -133,7 +134,7 @@ def render(models: list, metas: list[dict], names: list[str], user_errors, link=
     first, every = st.tabs(["First layer (paper Fig. 5)", "Every stage"])
     with first:
         grid, scored = st.columns([2, 1]) if paths else (st.container(), None)
-        grid.plotly_chart(cam_grid(pairs[:1], image, names), key="deep_cam_first")
+        draw_chart(cam_grid(pairs[:1], image, names), key="deep_cam_first", container=grid)
         if scored is not None:
             with scored, user_errors("Could not score the maps"):
                 st.markdown("**How focused? The first layer's maps, scored**")
@@ -141,7 +142,7 @@ def render(models: list, metas: list[dict], names: list[str], user_errors, link=
                                               [target, target], f"Grad-CAM at the first layer, for {classes[target]}",
                                               key="deep_cam")
     with every:
-        st.plotly_chart(cam_grid(pairs, image, names), key="deep_cam_all")
+        draw_chart(cam_grid(pairs, image, names), key="deep_cam_all")
     st.caption("Each map is scaled to [0, 1] on its own (Grad-CAM's ReLU keeps positive evidence only); "
                "coarse stages are upsampled bilinearly to the image. Outline: the image at 30% intensity.")
     if paths:

@@ -12,6 +12,7 @@ from arelu_core.deep_networks import network_info
 from arelu_core.reproduce import NO_DATA, SUPPORTED
 from arelu_core.reproduce.fig4 import NOTE, summarise_fig4
 from ui.common import activation_colour, cell_name
+from ui.echarts import draw as draw_chart
 
 
 def curves(summary: dict) -> go.Figure | None:
@@ -47,7 +48,7 @@ def show_fig4(records: list[dict], key: str = "load") -> None:
         {SUPPORTED: st.success, NO_DATA: st.info}.get(claim["verdict"], st.warning)(f"{claim['verdict']}: {line}")
     fig = curves(summary)
     if fig is not None:
-        st.plotly_chart(fig, key=f"{key}-fig4")
+        draw_chart(fig, key=f"{key}-fig4")
     settings = {(c["dataset"], c.get("width"), c["epochs"], c.get("train_subset")) for c in summary["cells"]}
     st.caption("Runs of: " + "; ".join(f"{d}, width {w:g}, {e} epochs, "
                                        f"{'all' if s is None else s} training images" for d, w, e, s in sorted(settings, key=str)))

@@ -21,6 +21,7 @@ from ui import charts
 from ui import inspect_figures
 from ui.common import activation_colour, activation_name, checkpoint_label, user_errors
 from ui.flow_figures import per_layer_figure
+from ui.echarts import draw as draw_chart
 
 RENDERERS: dict[str, Callable] = {}
 # ReLU and AReLU keep the one colour each has on every page.
@@ -122,7 +123,7 @@ def curve(number: int, step: lesson.Step, below) -> None:
     for curve_ in drawn:
         charts.add_curve(fig, x, curve_, COLOURS[curve_.name], width=3.0 if curve_.name == "arelu" else 2.0)
     fig.update_layout(height=340)
-    st.plotly_chart(fig, key="lesson_curve")
+    draw_chart(fig, key="lesson_curve")
     reveal(number, step, alpha=alpha, beta=beta)
     open_in_full("pages/explore.py", "Open in full: Explore the function",
                  {"explore_alpha": f"{alpha:g}", "explore_beta": f"{beta:g}",
@@ -141,7 +142,7 @@ def depth(number: int, step: lesson.Step, below) -> None:
                            persist_state="session")
     answer = reveal(number, step, depth=layers, init=init)
     if answer is not None:
-        st.plotly_chart(per_layer_figure(answer.data["table"], "weight_grad_norm",
+        draw_chart(per_layer_figure(answer.data["table"], "weight_grad_norm",
                                          "‖∂L/∂W‖ per layer (log scale)", log_y=True), key="lesson_depth_chart")
     open_in_full("pages/gradient_flow.py", "Open in full: Gradient flow",
                  {"flow_activations": [activation_name("relu"), activation_name("arelu")], "flow_depth": str(layers),
@@ -158,7 +159,7 @@ def race(number: int, step: lesson.Step, below) -> None:
     st.page_link("pages/train_live.py", label="Run the race live on Train live", icon=":material/sprint:")
     answer = reveal(number, step)
     if answer is not None and answer.available:
-        st.plotly_chart(race_figure(answer.data["runs"], answer.data["published"]), key="lesson_race_chart")
+        draw_chart(race_figure(answer.data["runs"], answer.data["published"]), key="lesson_race_chart")
     open_in_full("pages/reproduce.py", "Open in full: Reproduce the paper (Table 1)",
                  {"reproduce_experiment": get_experiment("table1").title})
 
@@ -212,7 +213,7 @@ def layers(number: int, step: lesson.Step, below) -> None:
                          format_func=checkpoint_label)
     answer = reveal(number, step, checkpoint=str(entry.path))
     if answer is not None:
-        st.plotly_chart(charts.layer_curves_figure(answer.data["x"], answer.data["layers"], answer.data["initial"]),
+        draw_chart(charts.layer_curves_figure(answer.data["x"], answer.data["layers"], answer.data["initial"]),
                         key="lesson_layers_chart")
         st.caption("Dashed: the curve all three layers started from. Each layer learned its own α and β.")
     open_in_full("pages/explore.py", "Open in full: Explore the function (learned curves at the bottom)")
@@ -235,15 +236,15 @@ def cams(number: int, step: lesson.Step, below) -> None:
     count = len(sample_set.of_class(digit_class))
     sample = middle.slider("Sample of that digit", 1, count, min(step.defaults["sample"], count), key="lesson_sample")
     position = int(sample_set.of_class(digit_class)[sample - 1])
-    right.plotly_chart(inspect_figures.digit_figure(sample_set.images[position] / 255.0), key="lesson_digit",
-                       config={"displayModeBar": False})
+    draw_chart(inspect_figures.digit_figure(sample_set.images[position] / 255.0), key="lesson_digit",
+                       config={"displayModeBar": False}, container=right)
     answer = reveal(number, step, digit_class=digit_class, sample=sample)
     if answer is not None:
         data = answer.data
         below.caption("Grad-CAM of each network's own prediction, block by block; the bottom row is ReLU's map "
                       "minus AReLU's (A − B): red where ReLU looks more, blue where AReLU does.")
-        below.plotly_chart(inspect_figures.cam_figure(data["comparisons"], ["ReLU", "AReLU"], data["pixels"],
-                                                      data["spatial"]), key="lesson_cams")
+        draw_chart(inspect_figures.cam_figure(data["comparisons"], ["ReLU", "AReLU"], data["pixels"],
+                                                      data["spatial"]), key="lesson_cams", container=below)
     open_in_full("pages/inspect_digit.py", "Open in full: Feature maps & Grad-CAM",
                  {"inspect_dataset": dataset_info("mnist").name, "inspect_class": dataset_info("mnist").class_names[digit_class],
                   "inspect_sample": str(sample)})

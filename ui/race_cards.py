@@ -9,6 +9,7 @@ from arelu_core.trainer import device_label, resolve_device
 from ui import charts
 from ui.common import user_errors
 from ui.race_state import SAVED
+from ui.echarts import draw as draw_chart
 
 
 def status_line(manager, job) -> str:
@@ -80,5 +81,5 @@ def result_card(job, color: str) -> None:
             x = explore.grid(4.0)
             layers = explore.learned_layer_curves(result.model, x)
             initial = explore.initial_curve(job.config.activation, job.config.activation_params, x)
-            st.plotly_chart(charts.layer_curves_figure(x, layers, initial), key=f"learned_{job.id}")
+            draw_chart(charts.layer_curves_figure(x, layers, initial), key=f"learned_{job.id}")
             st.dataframe(explore.layer_parameters_table(layers), hide_index=True, width="content")

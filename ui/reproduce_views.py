@@ -26,6 +26,7 @@ from arelu_core.reproduce.results import RESULTS_NAME, ResultsFile
 from ui import ablation_view, table2_view
 from ui.common import activation_colour, cell_name
 from ui.common import activation_name as name
+from ui.echarts import draw as draw_chart
 
 RESULTS_ROOT = Path("results")
 SHIPPED_ROOT = Path(__file__).resolve().parents[1] / "assets" / "results"   # our own full runs, with provenance
@@ -175,7 +176,7 @@ def accuracy_grid(summary: dict, records: list[dict], key: str) -> None:
         st.markdown("Our accuracy after one epoch (darker: higher; ★ the best of each setting); in brackets " +
                     ("the paper's" if summary["experiment"] == "table1" else "our own Table 1 run") +
                     ". The gap to it is on hover and in the table below (ours − ref). AReLU's row is outlined.")
-        st.plotly_chart(fig, key=f"{key}-heatmap")
+        draw_chart(fig, key=f"{key}-heatmap")
     elif summary["experiment"] == "table4":
         st.info("No Table 1 run to compare with: run Table 1 for the same activations first.")
 
@@ -188,11 +189,11 @@ view("ablation", whole=True)(ablation_view.show)  # variants x settings, paired 
 def accuracy_curves(summary: dict, records: list[dict], key: str) -> None:
     fig = curves(summary)
     if fig is not None:
-        st.plotly_chart(fig, key=f"{key}-curves")
+        draw_chart(fig, key=f"{key}-curves")
     if summary["experiment"] == "fig2":
         fig = trajectories(records)
         if fig is not None:
-            st.plotly_chart(fig, key=f"{key}-trajectories")
+            draw_chart(fig, key=f"{key}-trajectories")
 
 
 def cells_table(summary: dict) -> pd.DataFrame:

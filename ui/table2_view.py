@@ -16,6 +16,7 @@ from arelu_core.errors import AReLULabError
 from arelu_core.reproduce.claims import NO_DATA, SUPPORTED
 from arelu_core.reproduce.table2 import PAPER_PAIR
 from ui.common import activation_colour, cell_name
+from ui.echarts import draw as draw_chart
 
 TRANSFER_DATASETS = [key for key, info in DATASETS.items() if info.num_classes == 10]
 
@@ -116,10 +117,10 @@ def show(summary: dict, records: list[dict], key: str) -> None:
     if fig is not None:
         st.markdown(f"Test accuracy on {target} (%), mean ± std over seeds"
                     + (", the paper's in brackets." if summary.get("paper_pair") else "."))
-        st.plotly_chart(fig, key=f"{key}-t2-grid")
+        draw_chart(fig, key=f"{key}-t2-grid")
     fig = finetune_curves(records)
     if fig is not None:
-        st.plotly_chart(fig, key=f"{key}-t2-curves")
+        draw_chart(fig, key=f"{key}-t2-curves")
     table = [{"activation": _name(c["activation"]), "setting": c["setting"], "ours": c["mean"], "± std": c["std"],
               "n": c["n"], "paper": c.get("paper"), "ours − paper": c.get("diff")} for c in summary["cells"]]
     st.dataframe(table, hide_index=True, placeholder="", key=f"{key}-t2-table")   # empty cells blank, not "None"

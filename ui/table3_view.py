@@ -12,6 +12,7 @@ from arelu_core.reproduce import NO_DATA, SUPPORTED
 from arelu_core.reproduce.meta import table3_comparison
 from arelu_core.reproduce.summary import summarise_table3
 from ui.common import cell_name
+from ui.echarts import draw as draw_chart
 
 
 def table3_figure(summary: dict) -> go.Figure | None:
@@ -94,7 +95,7 @@ def show_table3(summary: dict, key: str):
                 "after meta-training, tasks built from MNIST's test digits, adapted the same way (5 SGD steps).")
     fig = table3_figure(summary)
     if fig is not None:
-        st.plotly_chart(fig, key=f"{key}-table3")
+        draw_chart(fig, key=f"{key}-table3")
     devices = sorted({d for d in summary.get("devices", [])})
     table = [{"activation": cell_name(c), "inner lr": c["inner_lr"], "(N, K)": f"({c['ways']}, {c['shots']})",
               "ours (official)": c["mean"],
