@@ -9,7 +9,7 @@ from arelu_core import explore
 from arelu_core.activations.formula import ALPHA_MAX, ALPHA_MIN
 from ui import charts
 from ui.common import (activation_colour, checkpoint_label, learnable_first_index, list_checkpoints,
-                       load_checkpoint_cached, user_errors)
+                       load_checkpoint_cached, small_table, user_errors)
 from arelu_core.reproduce import get_experiment
 from ui.links import BIND, titled
 from ui.navigation import through_app
@@ -55,7 +55,7 @@ why.caption("At its start AReLU already multiplies gradients by 1 + σ(β), as a
             "trains AReLU with α, β frozen, AReLU started as ReLU, and ReLU at 2, 4, 8 × the learning rate.")
 
 # -- F(x) and dF/dx ----------------------------------------------------------------------------
-x = explore.grid(x_range)
+x = explore.grid(x_range, points=401)   # 0.02 apart at ±4: smooth to the eye, half the points to draw
 params = {"arelu": {"alpha": alpha, "beta": beta}}
 names = ["arelu"] + list(overlays)
 if elsa_base:
@@ -126,7 +126,7 @@ else:
             layers = explore.learned_layer_curves(model, x)
             initial = explore.initial_curve(model.activation_name, metadata.get("activation_params") or {}, x)
             draw_chart(charts.layer_curves_figure(x, layers, initial), key="explore_learned")
-            st.dataframe(explore.layer_parameters_table(layers), hide_index=True, width="content")
+            small_table(explore.layer_parameters_table(layers), "{:.4f}")
         accuracy = metadata.get("test_accuracy")
         if isinstance(accuracy, (int, float)):
             st.caption(f"{info.name}, test accuracy {accuracy:.2f}% · {entry.path.name}")

@@ -4,7 +4,7 @@ import streamlit as st
 
 from arelu_core import activation_info, list_activations
 from arelu_core import gradient_flow as flow
-from ui.common import user_errors
+from ui.common import small_table, user_errors
 from ui.flow_figures import per_layer_figure, statistics_figure
 from ui.links import BIND, titled
 from ui.navigation import through_app
@@ -88,9 +88,7 @@ else:
         summary["layer 1 / last"] = summary["layer 1"] / summary[f"layer {depth}"]
         st.caption("Below 1 in the last column: the gradient shrinks on its way down to the first layer "
                    "(vanishing); above 1: it grows.")
-        st.dataframe(summary, hide_index=True, width="content",
-                     column_config={column: st.column_config.NumberColumn(format="%.3e")
-                                    for column in summary.columns[1:]})
+        small_table(summary, "{:.3e}")
         if table[["weight_grad_norm", "output_grad_norm", "mean", "std"]].isna().any().any():
             st.warning("Some values overflowed even in float64 (shown as gaps): that activation explodes at this depth.")
         st.subheader("Activation statistics per layer")

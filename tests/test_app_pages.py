@@ -82,8 +82,16 @@ def test_explore_draws_the_learned_curves_of_a_saved_checkpoint(isolated_runs):
     at.selectbox(key="explore_checkpoint").select_index(
         next(i for i, entry in enumerate(at.selectbox(key="explore_checkpoint").options) if path.stem in entry)).run()
     assert len(charts(at)) == 2 and not at.error
-    table = at.dataframe[0].value
-    assert list(table["layer"]) == [1, 2, 3] and {"alpha", "beta", "C(α)", "1 + σ(β)"} <= set(table.columns)
+    table = markdown_table(at, "layer")
+    assert [row[0] for row in table[1:]] == ["1", "2", "3"] and {"alpha", "beta", "C(α)", "1 + σ(β)"} <= set(table[0])
+
+
+def markdown_table(at, first_column: str) -> list[list[str]]:
+    """The Markdown table (ui.common.small_table) whose first column is `first_column`: header, then rows."""
+    text = next(m.value for m in at.markdown if m.value.startswith(f"| {first_column} |"))
+    lines = [line for line in text.splitlines() if not line.startswith("|-") and not line.startswith("|:")
+             and "---" not in line]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
 
 
 def test_gradient_flow_depth_and_activations(isolated_runs):
@@ -92,8 +100,8 @@ def test_gradient_flow_depth_and_activations(isolated_runs):
     at.multiselect(key="flow_activations").set_value(["relu", "arelu", "maxout"])
     at.slider(key="flow_depth").set_value(50).run()
     assert not at.exception and not at.error
-    summary = at.dataframe[0].value
-    assert list(summary["activation"]) == ["ReLU", "AReLU", "Maxout"] and "layer 50" in summary.columns
+    summary = markdown_table(at, "activation")
+    assert [row[0] for row in summary[1:]] == ["ReLU", "AReLU", "Maxout"] and "layer 50" in summary[0]
     at.radio(key="flow_gradient").set_value("output_grad_norm")
     at.selectbox(key="flow_init").set_value("kaiming").run()
     assert not at.exception and len(charts(at)) == 2

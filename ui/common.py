@@ -150,3 +150,16 @@ def user_errors(what: str):
         st.error(f"{what}: {exc}")
     except Exception as exc:  # a bug: still one line for the user, the type helps a bug report
         st.error(f"{what} failed unexpectedly ({type(exc).__name__}: {one_line(exc)})")
+
+
+def small_table(frame, number_format: str = "{:.4g}", container=None) -> None:
+    """A few rows as a Markdown table: drawn with the page's text, so a fresh browser loads no data-grid
+    code for it (st.dataframe and st.table each cost a bundle of their own on first use)."""
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return number_format.format(value)
+        return str(value).replace("|", "\\|")
+    header = "| " + " | ".join(map(cell, frame.columns)) + " |"
+    rule = "|" + "|".join("---:" if frame[c].dtype.kind in "iuf" else ":---" for c in frame.columns) + "|"
+    rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
+    (container or st).markdown("\n".join([header, rule, *rows]))

@@ -116,7 +116,7 @@ def curve(number: int, step: lesson.Step, below) -> None:
     left, right = st.columns(2)
     alpha = left.slider("α (raw)", -0.5, 1.5, step.defaults["alpha"], 0.01, key="lesson_alpha", persist_state="session")
     beta = right.slider("β (raw)", -10.0, 10.0, step.defaults["beta"], 0.1, key="lesson_beta", persist_state="session")
-    x = explore.grid(3.0)
+    x = explore.grid(3.0, points=401)
     drawn, _ = explore.curves(["arelu", "relu"], x, {"arelu": {"alpha": alpha, "beta": beta}})
     fig = charts.function_and_derivative()
     charts.add_identity(fig, x)

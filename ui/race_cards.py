@@ -7,7 +7,7 @@ import streamlit as st
 from arelu_core import activation_info, data, explore, runs
 from arelu_core.trainer import device_label, resolve_device
 from ui import charts
-from ui.common import user_errors
+from ui.common import small_table, user_errors
 from ui.race_state import SAVED
 from ui.echarts import draw as draw_chart
 
@@ -78,8 +78,8 @@ def result_card(job, color: str) -> None:
     info = activation_info(job.config.activation)
     if info.learnable and info.elementwise:
         with user_errors("Could not draw the learned curves"):
-            x = explore.grid(4.0)
+            x = explore.grid(4.0, points=401)
             layers = explore.learned_layer_curves(result.model, x)
             initial = explore.initial_curve(job.config.activation, job.config.activation_params, x)
             draw_chart(charts.layer_curves_figure(x, layers, initial), key=f"learned_{job.id}")
-            st.dataframe(explore.layer_parameters_table(layers), hide_index=True, width="content")
+            small_table(explore.layer_parameters_table(layers), "{:.4f}")
