@@ -95,6 +95,15 @@ def test_a_heat_map_keeps_every_finite_cell_and_its_colour_range():
     assert cells[(0, 0)]["label"]["color"] == "#1f1f1f"     # 0: near white, dark text
 
 
+def test_an_image_keeps_row_0_at_the_top_and_no_axes():
+    pixels = np.zeros((28, 28))
+    pixels[3, 5] = 0.75
+    option = to_echarts(digit_figure(pixels))
+    assert option["yAxis"][0]["inverse"] is True and not option["yAxis"][0]["show"] and not option["xAxis"][0]["show"]
+    assert [5, 3, 0.75] in option["series"][0]["data"] and len(option["series"][0]["data"]) == 28 * 28
+    assert option["visualMap"][0]["show"] is False      # showscale=False: no colour bar
+
+
 def test_grouped_bars_and_category_axes():
     result = type("R", (), {"probabilities": np.array([0.1, 0.7, 0.2])})
     option = to_echarts(probabilities_figure(["A", "B"], [result, result], activations=["relu", "arelu"]))
@@ -108,7 +117,6 @@ def test_grouped_bars_and_category_axes():
     go.Figure(go.Bar(x=["a"], y=[1], error_y={"type": "data", "array": [0.1]})),
     go.Figure(go.Box(y=[1, 2, 3])),
     go.Figure(go.Contour(z=[[1, 2], [3, 4]])),
-    digit_figure(np.zeros((28, 28))),                    # square pixels: the width follows the page's
 ])
 def test_what_it_cannot_draw_is_left_to_plotly(figure):
     assert to_echarts(figure) is None

@@ -3,7 +3,8 @@
 Why: in a fresh browser, Streamlit's Plotly bundle (4.7 MB) costs about a second before the first chart
 shows, its ECharts bundle (1.2 MB) a fifth of that (scripts/page_timings.py). The figures stay Plotly
 figures, built and tested as before; `draw` turns the parts the pages use into an ECharts option: line,
-marker and band (fill="tonexty") scatters, bars, heat maps (colour axes, text, NaN gaps), panels placed by
+marker and band (fill="tonexty") scatters, bars, heat maps (colour axes, text, NaN gaps; an image's panel
+fills its domain, so its pixels are square only as nearly as the page's width allows), panels placed by
 their axis domains, log axes, reversed axes, paper/domain annotations and vertical or horizontal lines.
 Anything else (error bars, box plots, contours, ...) returns None from `to_echarts` and the figure is drawn
 by Plotly as it always was, so nothing is lost, it is only slower.
@@ -277,18 +278,15 @@ def _colour_axis(trace: dict, layout: dict) -> tuple[str, dict]:
     if axis:
         spec = layout.get(axis, {})
         return axis, {"scale": spec.get("colorscale"), "min": spec.get("cmin"), "max": spec.get("cmax"),
-                      "show": spec.get("showscale", True) is not False, "title": _text((spec.get("colorbar") or {}).get("title"))}
+                      "show": spec.get("showscale", True) is not False, "bar": spec.get("colorbar") or {}}
     return "", {"scale": trace.get("colorscale") or "Viridis", "min": trace.get("zmin"), "max": trace.get("zmax"),
-                "show": trace.get("showscale", True) is not False,
-                "title": _text((trace.get("colorbar") or {}).get("title"))}
+                "show": trace.get("showscale", True) is not False, "bar": trace.get("colorbar") or {}}
 
 
 # ---------------------------------------------------------------- the figure
 
 def _translate(figure: dict) -> dict:
     data, layout = figure.get("data", []), figure.get("layout", {})
-    if any(isinstance(v, dict) and v.get("scaleanchor") for k, v in layout.items() if k.startswith("yaxis")):
-        raise Untranslatable("square pixels (scaleanchor): the panel's width depends on the page's")
     for trace in data:
         if trace.get("type", "scatter") not in ("scatter", "scattergl", "bar", "heatmap") or \
                 any(trace.get(k) for k in UNSUPPORTED_TRACE_KEYS) or trace.get("visible") is False:
@@ -374,10 +372,15 @@ def _translate(figure: dict) -> dict:
                     share = 0.0 if high == low else (item["value"][2] - low) / (high - low)
                     r, g, b, _ = _rgb(colours[min(max(int(round(share * (len(colours) - 1))), 0), len(colours) - 1)])
                     item["label"]["color"] = "#ffffff" if 0.299 * r + 0.587 * g + 0.114 * b < 140 else "#1f1f1f"
+        bar, inner = spec["bar"], height - top - bottom
+        length = float(bar.get("len") or 1.0) * inner * 0.8       # the bar's length, its title above it
+        centre = top + (1 - float(bar.get("y") if bar.get("y") is not None else 0.5)) * inner
+        title = _text(bar.get("title"))
         visual_maps.append({"type": "continuous", "min": _plain(low), "max": _plain(high), "seriesIndex": axis["series"],
                             "inRange": {"color": colours}, "show": spec["show"], "calculable": False,
-                            "orient": "vertical", "right": 0, "top": "middle", "itemWidth": 10,
-                            "text": [spec["title"], ""] if spec["title"] else None, "precision": 2})
+                            "orient": "vertical", "right": 0, "top": max(0, round(centre - length / 2)),
+                            "itemWidth": 10, "itemHeight": max(40, round(length - 20)),
+                            "text": [title, ""] if title else None, "precision": 2})
     option: dict = {"_height": height, "animation": False, "grid": panels.grids, "xAxis": panels.x_axes,
                     "yAxis": panels.y_axes, "series": series,
                     "tooltip": {"trigger": "item" if heat_only or any(s["type"] == "bar" for s in series) else "axis",
@@ -419,7 +422,8 @@ def _annotations(layout: dict, panels: Panels) -> list[dict]:
         top -= (size + 6) * lines if anchor_bottom == "bottom" else (size + 6) * lines / 2
         out.append({"text": _text(note), "left": f"{left:.2f}%", "top": max(0, round(top)),
                     "textAlign": {"left": "left", "right": "right"}.get(note.get("xanchor"), "center"),
-                    "textStyle": {"fontSize": size, "fontWeight": "normal", "color": font.get("color", "#31333f")},
+                    "textStyle": {"fontSize": size, "fontWeight": "normal", "color": font.get("color", "#31333f"),
+                                  "lineHeight": size + 4},
                     "backgroundColor": note.get("bgcolor", "transparent"), "padding": 3})
     return out
 
