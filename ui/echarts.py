@@ -26,7 +26,7 @@ NAMED_SCALES = {"Blues": ["#f7fbff", "#deebf7", "#c6dbef", "#9ecae1", "#6baed6",
                 "Viridis": ["#440154", "#482878", "#3e4989", "#31688e", "#26828e", "#1f9e89", "#35b779", "#6ece58",
                             "#b5de2b", "#fde725"]}
 PLOTLY_COLOURS = ["#636efa", "#EF553B", "#00cc96", "#ab63fa", "#FFA15A", "#19d3f3", "#FF6692", "#B6E880"]
-LEGEND_ROW_PX, AXIS_TITLE_PX, TITLE_PX = 26, 22, 30
+LEGEND_ROW_PX, AXIS_TITLE_PX, TITLE_PX = 26, 30, 30
 UNSUPPORTED_TRACE_KEYS = ("error_x", "error_y")
 
 
@@ -167,7 +167,7 @@ class Panels:
             axis["data"] = []
         title = _text(spec.get("title"))
         if title:
-            axis.update(name=title, nameLocation="middle", nameGap=28 if letter == "x" else 40)
+            axis.update(name=title, nameLocation="middle", nameGap=34 if letter == "x" else 44)
         if letter == "x" and spec.get("side") == "top":
             axis["position"] = "top"
         if spec.get("autorange") == "reversed":
@@ -303,7 +303,7 @@ def _translate(figure: dict) -> dict:
         t.get("showlegend") for t in data) else 1)
     legend = layout.get("legend") or {}
     legend_on_top = (legend.get("y") or 0) > 1
-    legend_rows = math.ceil(len(legend_names) / 5) if show_legend else 0
+    legend_rows = math.ceil(len(legend_names) / 4) if show_legend else 0
     any_x_title = any(_text(v.get("title")) for k, v in layout.items() if k.startswith("xaxis") and isinstance(v, dict))
     top = int(margin.get("t", 30)) + (TITLE_PX if title else 0) + (legend_rows * LEGEND_ROW_PX if legend_on_top else 0)
     bottom = int(margin.get("b", 20)) + (AXIS_TITLE_PX if any_x_title else 0) + (
