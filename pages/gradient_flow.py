@@ -80,7 +80,7 @@ else:
         explain_growth(table, flow.FlowConfig(depth=depth, width=width, batch_size=batch_size, inputs=inputs,
                                               init=init, seed=seed))
         draw_chart(per_layer_figure(table, gradient_kind, "Gradient norm per layer (log scale)", log_y=True),
-                        key="flow_gradients")
+                   key="flow_gradients")
         first, last = table[table["layer"] == 1], table[table["layer"] == depth]
         summary = pd.DataFrame({"activation": first["label"].to_numpy(),
                                 "layer 1": first[gradient_kind].to_numpy(),

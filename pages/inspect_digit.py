@@ -209,8 +209,8 @@ for column, name, result in zip(metric_columns, names, results):
     column.metric(name, info.class_names[result.predicted], f"{result.probabilities[result.predicted]:.1%} sure",
                   delta_color="off", delta_arrow="off")
 draw_chart(figures.probabilities_figure(names, results, info.class_names,
-                                                           [model.activation_name for model in models]),
-                               key="inspect_probabilities", container=metric_columns[2])
+                                        [model.activation_name for model in models]),
+           key="inspect_probabilities", container=metric_columns[2])
 
 # -- feature maps (paper Fig. 1, right) -------------------------------------------------------------
 st.subheader("Feature maps before and after the activation")
@@ -229,7 +229,7 @@ for block, tab in enumerate(st.tabs([f"Block {i + 1} · {s}×{s}" for i, s in en
             maps = result.features[block]
             column.markdown(f"**{name}** · {maps['pre'].shape[0]} channels · {figures.activation_caption(model, block)}")
             draw_chart(figures.feature_figure(maps, per_row=5 if maps["pre"].shape[0] <= 20 else 10),
-                                key=f"inspect_maps_{block}_{side}", container=column)
+                       key=f"inspect_maps_{block}_{side}", container=column)
 
 
 # -- class activation maps (paper Fig. 5) -----------------------------------------------------------

@@ -183,10 +183,12 @@ class Panels:
 
 # ---------------------------------------------------------------- traces
 
-def _scatter(trace: dict, previous: dict | None, grid: int, series_id: int, default_colour: str) -> list[dict]:
+def _scatter(trace: dict, previous: dict | None, grid: int, series_id: int,
+             default_colour: str) -> tuple[dict | None, str | None]:
+    """(the series, the stack its band shares with the previous trace's series, or None)."""
     x, y = _list(trace.get("x")), _list(trace.get("y"))
     if not y:
-        return []
+        return None, None
     if not x:
         x = list(range(len(y)))
     mode = trace.get("mode") or ("lines+markers" if len(y) < 20 else "lines")
@@ -228,10 +230,10 @@ def _scatter(trace: dict, previous: dict | None, grid: int, series_id: int, defa
         series.update(stack=stack, stackStrategy="all", areaStyle={"color": fill_colour, "opacity": 1},
                       itemStyle={"color": fill_colour}, silent=True, tooltip={"show": False})
         series["lineStyle"] = {"opacity": 0}
-        return [series, stack]        # the caller marks the lower edge's series with the same stack
+        return series, stack          # the caller marks the lower edge's series with the same stack
     if fill not in (None, "none"):
         raise Untranslatable(f"fill {fill!r}")
-    return [series]
+    return series, None
 
 
 def _bar(trace: dict, grid: int, default_colour: str) -> dict:
@@ -343,14 +345,12 @@ def _translate(figure: dict) -> dict:
             if kind == "bar":
                 series.append(_bar(trace, grid, colour))
             else:
-                made = _scatter(trace, previous, grid, len(series), colour)
-                if len(made) == 2:                  # a band: stack its lower edge with it
-                    band, stack = made
-                    series[-1].update(stack=stack, stackStrategy="all", lineStyle={"opacity": 0}, silent=True, tooltip={"show": False},
-                                      showSymbol=False, symbol="none")
-                    series.append(band)
-                else:
-                    series += made
+                made, stack = _scatter(trace, previous, grid, len(series), colour)
+                if stack:                           # a band: its lower edge (the previous series) joins the stack
+                    series[-1].update(stack=stack, stackStrategy="all", lineStyle={"opacity": 0}, silent=True,
+                                      tooltip={"show": False}, showSymbol=False, symbol="none")
+                if made:
+                    series.append(made)
         previous = trace
     for item in series:                 # log axes: the data as log10, the tooltip as a power of ten
         if panels.y_axes[item["yAxisIndex"]].get("_log") and item["type"] == "line":
@@ -387,8 +387,6 @@ def _translate(figure: dict) -> dict:
                                 "confine": True, "valueFormatter": "%.4g"}}
     if visual_maps:
         option["visualMap"] = visual_maps
-        for grid in panels.grids:       # room for the colour bar on the right
-            grid["containLabel"] = True
     if show_legend:
         option["legend"] = {"type": "plain", "data": legend_names, ("top" if legend_on_top else "bottom"):
                             (int(margin.get("t", 30)) if legend_on_top else 0), "left": 0, "icon": "roundRect"}

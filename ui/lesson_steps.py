@@ -142,8 +142,8 @@ def depth(number: int, step: lesson.Step, below) -> None:
                            persist_state="session")
     answer = reveal(number, step, depth=layers, init=init)
     if answer is not None:
-        draw_chart(per_layer_figure(answer.data["table"], "weight_grad_norm",
-                                         "‖∂L/∂W‖ per layer (log scale)", log_y=True), key="lesson_depth_chart")
+        draw_chart(per_layer_figure(answer.data["table"], "weight_grad_norm", "‖∂L/∂W‖ per layer (log scale)", log_y=True),
+                   key="lesson_depth_chart")
     open_in_full("pages/gradient_flow.py", "Open in full: Gradient flow",
                  {"flow_activations": [activation_name("relu"), activation_name("arelu")], "flow_depth": str(layers),
                   "flow_init": INITS[init]})
@@ -214,7 +214,7 @@ def layers(number: int, step: lesson.Step, below) -> None:
     answer = reveal(number, step, checkpoint=str(entry.path))
     if answer is not None:
         draw_chart(charts.layer_curves_figure(answer.data["x"], answer.data["layers"], answer.data["initial"]),
-                        key="lesson_layers_chart")
+                   key="lesson_layers_chart")
         st.caption("Dashed: the curve all three layers started from. Each layer learned its own α and β.")
     open_in_full("pages/explore.py", "Open in full: Explore the function (learned curves at the bottom)")
 
@@ -237,14 +237,14 @@ def cams(number: int, step: lesson.Step, below) -> None:
     sample = middle.slider("Sample of that digit", 1, count, min(step.defaults["sample"], count), key="lesson_sample")
     position = int(sample_set.of_class(digit_class)[sample - 1])
     draw_chart(inspect_figures.digit_figure(sample_set.images[position] / 255.0), key="lesson_digit",
-                       config={"displayModeBar": False}, container=right)
+               config={"displayModeBar": False}, container=right)
     answer = reveal(number, step, digit_class=digit_class, sample=sample)
     if answer is not None:
         data = answer.data
         below.caption("Grad-CAM of each network's own prediction, block by block; the bottom row is ReLU's map "
                       "minus AReLU's (A − B): red where ReLU looks more, blue where AReLU does.")
-        draw_chart(inspect_figures.cam_figure(data["comparisons"], ["ReLU", "AReLU"], data["pixels"],
-                                                      data["spatial"]), key="lesson_cams", container=below)
+        draw_chart(inspect_figures.cam_figure(data["comparisons"], ["ReLU", "AReLU"], data["pixels"], data["spatial"]),
+                   key="lesson_cams", container=below)
     open_in_full("pages/inspect_digit.py", "Open in full: Feature maps & Grad-CAM",
                  {"inspect_dataset": dataset_info("mnist").name, "inspect_class": dataset_info("mnist").class_names[digit_class],
                   "inspect_sample": str(sample)})
