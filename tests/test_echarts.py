@@ -12,7 +12,7 @@ from arelu_core import explore
 from ui import charts
 from ui.echarts import to_echarts
 from ui.flow_figures import per_layer_figure, statistics_figure
-from ui.inspect_figures import digit_figure, probabilities_figure
+from ui.inspect_figures import cam_figure, digit_figure, probabilities_figure
 
 
 def _explore_figure():
@@ -98,10 +98,32 @@ def test_a_heat_map_keeps_every_finite_cell_and_its_colour_range():
 def test_an_image_keeps_row_0_at_the_top_and_no_axes():
     pixels = np.zeros((28, 28))
     pixels[3, 5] = 0.75
-    option = to_echarts(digit_figure(pixels))
+    option = to_echarts(digit_figure(pixels))["baseOption"]
     assert option["yAxis"][0]["inverse"] is True and not option["yAxis"][0]["show"] and not option["xAxis"][0]["show"]
     assert [5, 3, 0.75] in option["series"][0]["data"] and len(option["series"][0]["data"]) == 28 * 28
     assert option["visualMap"][0]["show"] is False      # showscale=False: no colour bar
+
+
+def test_image_pixels_stay_square_at_every_page_width():
+    comparison = type("C", (), {"cam_a": np.random.rand(28, 28), "cam_b": np.random.rand(28, 28),
+                                "difference": np.random.rand(28, 28) - 0.5})   # CAMs come at the image size
+    figure = cam_figure([comparison, comparison], ["A", "B"], np.random.rand(28, 28), [True, False])  # block 2: 1x1
+    option = to_echarts(figure)
+    base, media = option["baseOption"], option["media"]
+    assert len(base["grid"]) == 6 and [m["query"]["minWidth"] for m in media] == list(range(160, 2001, 40))
+    for entry in media:
+        width = entry["query"]["minWidth"]
+        for grid in entry["option"]["grid"]:
+            assert abs(grid["width"] - grid["height"]) < 0.2                     # square cells (28 x 28 maps)
+            assert 0 <= grid["left"] and grid["left"] + grid["width"] <= width + 0.1   # inside the chart
+        lefts = sorted(g["left"] for g in entry["option"]["grid"])
+        assert lefts[0] < lefts[-1]                                           # two columns side by side
+        moved = [t for t in entry["option"]["title"] if t]                   # the 1x1 notes follow their image
+        assert len(moved) == 3
+        for note in moved:
+            grid = next(g for g in entry["option"]["grid"] if g["left"] <= note["left"] <= g["left"] + g["width"]
+                        and g["top"] <= note["top"] <= g["top"] + g["height"])
+            assert grid["left"] + grid["width"] / 2 == pytest.approx(note["left"], abs=0.2)   # centred, inside
 
 
 def test_grouped_bars_and_category_axes():

@@ -3,8 +3,8 @@
 Why: in a fresh browser, Streamlit's Plotly bundle (4.7 MB) costs about a second before the first chart
 shows, its ECharts bundle (1.2 MB) a fifth of that (scripts/page_timings.py). The figures stay Plotly
 figures, built and tested as before; `draw` turns the parts the pages use into an ECharts option: line,
-marker and band (fill="tonexty") scatters, bars, heat maps (colour axes, text, NaN gaps; an image's panel
-fills its domain, so its pixels are square only as nearly as the page's width allows), panels placed by
+marker and band (fill="tonexty") scatters, bars, heat maps (colour axes, text, NaN gaps; images with square
+pixels, through ECharts' media queries on the chart's width), panels placed by
 their axis domains, log axes, reversed axes, paper/domain annotations and vertical or horizontal lines.
 Anything else (error bars, box plots, contours, ...) returns None from `to_echarts` and the figure is drawn
 by Plotly as it always was, so nothing is lost, it is only slower.
@@ -144,6 +144,37 @@ class Panels:
         (x0, x1), (y0, y1) = self.domain(xref, "x"), self.domain(yref, "y")
         inner = self.height - self.top - self.bottom
         return 1 + self.span * x0, self.span * (x1 - x0), self.top + (1 - y1) * inner, (y1 - y0) * inner
+
+    def square_pixels(self, yref: str) -> bool:
+        """Plotly's image panels tie their y scale to their x scale (scaleanchor): one data unit, one size."""
+        return bool(self.layout.get(_axis_key(yref, "y"), {}).get("scaleanchor"))
+
+    def media(self, shapes: dict[int, tuple[int, int]], notes: list[tuple[int, int, float, float, float]],
+              widths=range(160, 2001, 40)) -> list[dict]:
+        """ECharts media overrides that keep image pixels square: the chart's height is fixed but its width is
+        the page's, so for each width from 160 px in 40 px steps, each image panel (grid -> (rows, cols)) is
+        placed in px as large as its box allows, centred across and at the top of its box. Notes placed in a
+        panel's domain (title index, grid, x, y, lift in px) move with it."""
+        pairs = {grid: pair for pair, grid in self.index.items()}
+        overrides = []
+        for width in widths:
+            placed = {}
+            for number, (rows, cols) in shapes.items():
+                left_pc, width_pc, top, height = self.box(*pairs[number])
+                room = width_pc / 100 * width
+                cell = min(room / cols, height / rows)
+                placed[number] = (left_pc / 100 * width + (room - cell * cols) / 2, top, cell * cols, cell * rows)
+            grids = [{} if n not in placed else {"left": round(placed[n][0], 1), "top": round(placed[n][1], 1),
+                                                 "width": round(placed[n][2], 1), "height": round(placed[n][3], 1),
+                                                 "containLabel": False} for n in range(len(self.grids))]
+            titles = [{} for _ in range(max((n[0] for n in notes), default=-1) + 1)]
+            for index, number, x, y, lift in notes:
+                if number in placed:
+                    left, top, w, h = placed[number]
+                    titles[index] = {"left": round(left + w * x, 1), "top": max(0, round(top + h * (1 - y) - lift))}
+            overrides.append({"query": {"minWidth": width},
+                              "option": {"grid": grids, **({"title": titles} if titles else {})}})
+        return overrides
 
     def grid_of(self, xref: str, yref: str, x_type: str, y_type: str) -> int:
         pair = (xref, yref)
@@ -313,6 +344,7 @@ def _translate(figure: dict) -> dict:
     colour_bars = any(t.get("type") == "heatmap" and _colour_axis(t, layout)[1]["show"] for t in data)
     panels = Panels(layout, height, top, bottom, right_pc=10 if colour_bars else 0)
     series, visual_maps, colour_axes = [], [], {}
+    square: dict[int, tuple[int, int]] = {}       # image panels: grid -> (rows, cols)
     previous = None
     palette = iter(PLOTLY_COLOURS * 10)
     heat_only = all(t.get("type") == "heatmap" for t in data)
@@ -326,6 +358,8 @@ def _translate(figure: dict) -> dict:
             if x_axis["data"] and (x_axis["data"] != xs or y_axis["data"] != ys):
                 raise Untranslatable("heat maps of different shapes on one panel")
             x_axis["data"], y_axis["data"] = xs, ys
+            if panels.square_pixels(yref):
+                square[grid] = (len(ys), len(xs))
             name, spec = _colour_axis(trace, layout)
             name = name or f"own{len(series)}"
             if name not in colour_axes:
@@ -391,16 +425,24 @@ def _translate(figure: dict) -> dict:
         option["legend"] = {"type": "plain", "data": legend_names, ("top" if legend_on_top else "bottom"):
                             (int(margin.get("t", 30)) if legend_on_top else 0), "left": 0, "icon": "roundRect"}
     titles = ([{"text": title, "left": 0, "top": 0, "textStyle": {"fontSize": 16}}] if title else [])
-    titles += _annotations(layout, panels)
+    notes, anchored = _annotations(layout, panels)
+    first_note = len(titles)
+    titles += notes
     if titles:
         option["title"] = titles
     _lines(layout, panels, series)
+    if square:                          # the page's width decides the size of a square pixel
+        moving = [(first_note + index, panels.index[(xref, yref)], x, y, lift)
+                  for index, xref, yref, x, y, lift in anchored if (xref, yref) in panels.index]
+        height = option.pop("_height")
+        option = {"_height": height, "baseOption": option, "media": panels.media(square, moving)}
     return option
 
 
-def _annotations(layout: dict, panels: Panels) -> list[dict]:
-    """Paper- or domain-placed annotations (panel titles, notes) as ECharts titles."""
-    out = []
+def _annotations(layout: dict, panels: Panels) -> tuple[list[dict], list[tuple[int, str, str, float, float, float]]]:
+    """Paper- or domain-placed annotations (panel titles, notes) as ECharts titles; and for the domain-placed
+    ones (index among these titles, xref, yref, x, y, lift in px) so a media override can move them."""
+    out, anchored = [], []
     for note in layout.get("annotations") or []:
         xref, yref = note.get("xref", "x"), note.get("yref", "y")
         if xref == "paper" and yref == "paper":
@@ -417,13 +459,16 @@ def _annotations(layout: dict, panels: Panels) -> list[dict]:
         anchor_bottom = note.get("yanchor", "bottom" if yref == "paper" else "middle")
         size = font.get("size", 13)
         lines = _text(note).count("\n") + 1
-        top -= (size + 6) * lines if anchor_bottom == "bottom" else (size + 6) * lines / 2
+        lift = (size + 6) * lines if anchor_bottom == "bottom" else (size + 6) * lines / 2
+        top -= lift
+        if xref.endswith(" domain"):
+            anchored.append((len(out), xref.split()[0], yref.split()[0], note.get("x", 0.5), note.get("y", 0.5), lift))
         out.append({"text": _text(note), "left": f"{left:.2f}%", "top": max(0, round(top)),
                     "textAlign": {"left": "left", "right": "right"}.get(note.get("xanchor"), "center"),
                     "textStyle": {"fontSize": size, "fontWeight": "normal", "color": font.get("color", "#31333f"),
                                   "lineHeight": size + 4},
                     "backgroundColor": note.get("bgcolor", "transparent"), "padding": 3})
-    return out
+    return out, anchored
 
 
 def _lines(layout: dict, panels: Panels, series: list[dict]) -> None:
