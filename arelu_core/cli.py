@@ -5,9 +5,11 @@ With --json the last line printed is one JSON object. User errors print one line
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import os
 import sys
+import threading
 
 from .errors import AReLULabError
 
@@ -315,21 +317,45 @@ COMMANDS = {"lesson": cmd_lesson, "race": cmd_race, "train": cmd_train, "evaluat
             "networks": cmd_networks}
 
 
-def _native_output_to_stderr() -> None:
-    """Ray's native code and the processes it starts write log lines to file descriptor 1, even after
-    our result (seen: a raylet line after the --json summary when a node died). Point fd 1 at stderr
-    and keep Python's own stdout on a copy of the real one, so stdout carries only what we print."""
+class _MainThreadStdout(io.TextIOBase):
+    """stdout that carries the main thread's prints only. Ray's background threads print the cluster's
+    messages ("(raylet) ..." when a node dies) into sys.stdout; those go to stderr."""
+
+    def __init__(self, out, err):
+        self.out, self.err = out, err
+
+    def _stream(self):
+        return self.out if threading.current_thread() is threading.main_thread() else self.err
+
+    def write(self, text: str) -> int:
+        return self._stream().write(text)
+
+    def flush(self) -> None:
+        self.out.flush()
+        self.err.flush()
+
+    def fileno(self) -> int:
+        return self.out.fileno()
+
+    def isatty(self) -> bool:
+        return self.out.isatty()
+
+
+def _ray_output_to_stderr() -> None:
+    """With --ray, stdout carries only what we print (the --json result last). Ray's native code and the
+    processes it starts write log lines to file descriptor 1: point fd 1 at stderr and keep our stdout on a
+    copy of the real one; Ray's Python threads print to sys.stdout: _MainThreadStdout sends them to stderr."""
     sys.stdout.flush()
     real_stdout = os.dup(1)
     os.dup2(2, 1)
-    sys.stdout = os.fdopen(real_stdout, "w", buffering=1)
+    sys.stdout = _MainThreadStdout(os.fdopen(real_stdout, "w", buffering=1), sys.stderr)
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
     if getattr(args, "ray", None) and argv is None:     # a real process (not a test calling main())
-        _native_output_to_stderr()
+        _ray_output_to_stderr()
     try:
         result = handler(args)
     except AReLULabError as exc:
