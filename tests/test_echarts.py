@@ -156,3 +156,18 @@ def test_the_pages_draw_with_echarts_and_fall_back_to_plotly():
     at = AppTest.from_function(page).run()
     assert not at.exception
     assert len(at.get("echarts_chart")) == 1 and len(at.get("plotly_chart")) == 1
+
+
+def test_shared_y_axes_share_one_range():
+    from plotly.subplots import make_subplots
+    fig = make_subplots(rows=1, cols=2, shared_yaxes=True)
+    fig.add_trace(go.Scatter(x=[1, 2], y=[10, 97]), row=1, col=1)
+    fig.add_trace(go.Scatter(x=[1, 2], y=[9, 70]), row=1, col=2)
+    ranges = [(axis["min"], axis["max"]) for axis in to_echarts(fig)["yAxis"]]
+    assert ranges == [(0, 100), (0, 100)]                   # both panels read on one scale, as in Plotly
+
+
+def test_a_colour_bar_title_stays_on_its_bar():
+    fig = go.Figure(go.Heatmap(z=[[1, 2], [3, 4]], colorbar={"title": {"text": "accuracy (%)"}}))
+    option = to_echarts(fig)
+    assert option["visualMap"][0]["text"] == ["accuracy (%)", ""] and "title" not in option   # no chart title

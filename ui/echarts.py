@@ -181,6 +181,8 @@ class Panels:
         if pair in self.index:
             return self.index[pair]
         left, width, top, height = self.box(xref, yref)
+        if _text(self.layout.get(_axis_key(yref, "y"), {}).get("title")):   # room for the y axis's title
+            left, width = left + 3, width - 3
         number = len(self.grids)
         self.grids.append({"left": f"{left:.2f}%", "width": f"{width:.2f}%", "top": round(top), "height": round(height),
                            "containLabel": True})
@@ -336,7 +338,8 @@ def _translate(figure: dict) -> dict:
         t.get("showlegend") for t in data) else 1)
     legend = layout.get("legend") or {}
     legend_on_top = (legend.get("y") or 0) > 1
-    legend_rows = math.ceil(len(legend_names) / 4) if show_legend else 0
+    # ECharts wraps the legend to the chart's width: guess the rows from the names' length (~700 px a row)
+    legend_rows = math.ceil(sum(6.5 * len(n) + 45 for n in legend_names) / 700) if show_legend else 0
     any_x_title = any(_text(v.get("title")) for k, v in layout.items() if k.startswith("xaxis") and isinstance(v, dict))
     top = int(margin.get("t", 30)) + (TITLE_PX if title else 0) + (legend_rows * LEGEND_ROW_PX if legend_on_top else 0)
     bottom = int(margin.get("b", 20)) + (AXIS_TITLE_PX if any_x_title else 0) + (
@@ -393,6 +396,7 @@ def _translate(figure: dict) -> dict:
             item["tooltip"] = {**item.get("tooltip", {}), "valueFormatter": "1e%.2f"}
     for axis in panels.y_axes:
         axis.pop("_log", None)
+    _share_matched_ranges(layout, panels, series)
     for name, axis in colour_axes.items():
         spec = axis["spec"]
         colours = _scale_colours(spec["scale"])
@@ -409,12 +413,12 @@ def _translate(figure: dict) -> dict:
         bar, inner = spec["bar"], height - top - bottom
         length = float(bar.get("len") or 1.0) * inner * 0.8       # the bar's length, its title above it
         centre = top + (1 - float(bar.get("y") if bar.get("y") is not None else 0.5)) * inner
-        title = _text(bar.get("title"))
+        bar_title = _text(bar.get("title"))
         visual_maps.append({"type": "continuous", "min": _plain(low), "max": _plain(high), "seriesIndex": axis["series"],
                             "inRange": {"color": colours}, "show": spec["show"], "calculable": False,
                             "orient": "vertical", "right": 0, "top": max(0, round(centre - length / 2)),
                             "itemWidth": 10, "itemHeight": max(40, round(length - 20)),
-                            "text": [title, ""] if title else None, "precision": 2})
+                            "text": [bar_title, ""] if bar_title else None, "precision": 2})
     option: dict = {"_height": height, "animation": False, "grid": panels.grids, "xAxis": panels.x_axes,
                     "yAxis": panels.y_axes, "series": series,
                     "tooltip": {"trigger": "item" if heat_only or any(s["type"] == "bar" for s in series) else "axis",
@@ -424,7 +428,7 @@ def _translate(figure: dict) -> dict:
     if show_legend:
         option["legend"] = {"type": "plain", "data": legend_names, ("top" if legend_on_top else "bottom"):
                             (int(margin.get("t", 30)) if legend_on_top else 0), "left": 0, "icon": "roundRect"}
-    titles = ([{"text": title, "left": 0, "top": 0, "textStyle": {"fontSize": 16}}] if title else [])
+    titles = ([{"text": title, "left": 0, "top": 6, "textStyle": {"fontSize": 16}}] if title else [])
     notes, anchored = _annotations(layout, panels)
     first_note = len(titles)
     titles += notes
@@ -437,6 +441,27 @@ def _translate(figure: dict) -> dict:
         height = option.pop("_height")
         option = {"_height": height, "baseOption": option, "media": panels.media(square, moving)}
     return option
+
+
+def _share_matched_ranges(layout: dict, panels: Panels, series: list[dict]) -> None:
+    """Plotly's shared axes (make_subplots(shared_yaxes=True): yaxis2.matches = "y") as one explicit range on
+    each of them, from all their data, rounded outwards to the data's order of magnitude."""
+    groups: dict[str, list[int]] = {}
+    for (_, yref), grid in panels.index.items():
+        spec = layout.get(_axis_key(yref, "y"), {})
+        if panels.y_axes[grid]["type"] == "value" and "min" not in panels.y_axes[grid]:
+            groups.setdefault(spec.get("matches") or yref, []).append(grid)
+    for grids in groups.values():
+        if len(grids) < 2:
+            continue
+        values = [point[1] for item in series if item["yAxisIndex"] in grids and item["type"] == "line"
+                  for point in item["data"] if isinstance(point[1], (int, float))]
+        if not values:
+            continue
+        low, high = min(values), max(values)
+        step = 10 ** math.floor(math.log10(high - low)) if high > low else 1
+        for grid in grids:
+            panels.y_axes[grid].update(min=math.floor(low / step) * step, max=math.ceil(high / step) * step, scale=False)
 
 
 def _annotations(layout: dict, panels: Panels) -> tuple[list[dict], list[tuple[int, str, str, float, float, float]]]:
