@@ -139,6 +139,7 @@ def test_grouped_bars_and_category_axes():
     go.Figure(go.Bar(x=["a"], y=[1], error_y={"type": "data", "array": [0.1]})),
     go.Figure(go.Box(y=[1, 2, 3])),
     go.Figure(go.Contour(z=[[1, 2], [3, 4]])),
+    go.Figure(go.Scatter(x=[1.5, -0.5], y=["SGD 1e-3", "Adam 1e-2"], mode="markers")),   # categories on y
 ])
 def test_what_it_cannot_draw_is_left_to_plotly(figure):
     assert to_echarts(figure) is None

@@ -370,6 +370,8 @@ def _translate(figure: dict) -> dict:
             colour_axes[name]["series"].append(len(series))
             series.append(one)
         else:
+            if any(isinstance(v, str) for v in _list(trace.get("y"))):
+                raise Untranslatable("categories on the y axis")
             categorical = any(isinstance(v, str) for v in _list(trace.get("x"))) or kind == "bar"
             grid = panels.grid_of(xref, yref, "category" if categorical else "value", "value")
             if categorical:
