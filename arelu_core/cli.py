@@ -351,11 +351,29 @@ def _ray_output_to_stderr() -> None:
     sys.stdout = _MainThreadStdout(os.fdopen(real_stdout, "w", buffering=1), sys.stderr)
 
 
+def _ray_output_done() -> None:
+    """After our last line, stdout takes nothing more: Ray drains the cluster's messages at exit (ray.shutdown in
+    atexit, on the main thread), which would land after the --json result; the real stdout now leads to stderr."""
+    if isinstance(sys.stdout, _MainThreadStdout):
+        sys.stdout.flush()
+        os.dup2(2, sys.stdout.out.fileno())
+        sys.stdout = sys.stderr
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
-    if getattr(args, "ray", None) and argv is None:     # a real process (not a test calling main())
+    ray_mode = bool(getattr(args, "ray", None)) and argv is None    # a real process (not a test calling main())
+    if ray_mode:
         _ray_output_to_stderr()
+    try:
+        return _run(args)
+    finally:
+        if ray_mode:
+            _ray_output_done()
+
+
+def _run(args) -> int:
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
         result = handler(args)
     except AReLULabError as exc:
